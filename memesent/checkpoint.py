@@ -1,0 +1,77 @@
+"""Checkpoint folders, Hugging Face style: `config.json` + `model.safetensors` (never pickle)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from .backbones import ImageSpec, TextSpec
+from .labels import LABELS
+from .model import MemeHead, ModelConfig
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT = "memesent-head/1"
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder is missing, malformed, or does not fit the backbones or labels asked for."""
+
+
+def save_checkpoint(head: MemeHead, out_dir: str | Path) -> Path:
+    """Write `head` and its config into `out_dir` (created if needed)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"format": FORMAT, **head.config.to_dict()}
+    (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    state = {k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
+    save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FORMAT})
+    return out
+
+
+def read_config(model_dir: str | Path) -> ModelConfig:
+    """The `ModelConfig` recorded in a checkpoint folder."""
+    path = Path(model_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{model_dir} is not a memesent model folder: {CONFIG_FILE} is missing")
+    try:
+        raw = json.loads(path.read_text())
+        config = ModelConfig.from_dict(raw)
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path} is not a valid memesent config: {err}") from err
+    if raw.get("format") != FORMAT:
+        raise CheckpointError(f"{path} has format {raw.get('format')!r}; this memesent reads {FORMAT!r}")
+    if tuple(config.labels) != LABELS:
+        raise CheckpointError(
+            f"{model_dir} was trained for labels {list(config.labels)}, "
+            f"but this memesent predicts {list(LABELS)}"
+        )
+    return config
+
+
+def load_checkpoint(model_dir: str | Path = DEFAULT_MODEL_DIR) -> MemeHead:
+    """Rebuild the head stored in `model_dir`, weights included, in eval mode."""
+    config = read_config(model_dir)
+    weights = Path(model_dir) / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{model_dir} has no {WEIGHTS_FILE}")
+    head = MemeHead(config)
+    try:
+        head.load_state_dict(load_file(str(weights)))
+    except RuntimeError as err:
+        raise CheckpointError(f"{weights} does not match its {CONFIG_FILE}: {err}") from err
+    return head.eval()
+
+
+def check_backbones(config: ModelConfig, text: TextSpec, image: ImageSpec) -> None:
+    """Refuse to run a head on top of backbones or preprocessing other than its own."""
+    for kind, recorded, given in (("text", config.text, text), ("image", config.image, image)):
+        if recorded != given:
+            raise CheckpointError(
+                f"this model was trained on the {kind} backbone {recorded.name} "
+                f"({recorded.to_dict()}), not on {given.name} ({given.to_dict()}); "
+                f"load it with {kind}_backbone={recorded.name!r} or train a head for {given.name}"
+            )

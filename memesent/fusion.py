@@ -1,0 +1,83 @@
+"""Fusion of the caption vector and the picture vector into sentiment logits.
+
+`concat` is the write-up's network: a fully connected pathway per modality, concatenation, more
+layers. `gated` is the gated multimodal unit (Arevalo et al., 2017) its future work points to:
+each modality is projected to a shared space and a learned, per-dimension gate decides how much
+of each enters the fused vector, so a meme whose picture says nothing can lean on its caption.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class FusionConfig:
+    """Shape of a fusion network; feature sizes come from the backbones, never hard-coded."""
+
+    kind: str = "gated"
+    text_dim: int = 384
+    image_dim: int = 1280
+    hidden: int = 256
+    dropout: float = 0.3
+    num_labels: int = 5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _pathway(dim_in: int, dim_out: int, dropout: float, act: nn.Module) -> nn.Sequential:
+    return nn.Sequential(nn.Dropout(dropout), nn.Linear(dim_in, dim_out), act)
+
+
+class ConcatFusion(nn.Module):
+    """Per-modality FC layers, concatenation, two more layers (the write-up's design)."""
+
+    def __init__(self, cfg: FusionConfig) -> None:
+        super().__init__()
+        h = cfg.hidden
+        self.text = _pathway(cfg.text_dim, h, cfg.dropout, nn.ReLU())
+        self.image = _pathway(cfg.image_dim, h, cfg.dropout, nn.ReLU())
+        self.mix = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(2 * h, h), nn.ReLU())
+        self.out = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(h, cfg.num_labels))
+
+    def fuse(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """The fused hidden vector, (B, hidden), that the output layer reads."""
+        return self.mix(torch.cat([self.text(text), self.image(image)], dim=-1))
+
+    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return self.out(self.fuse(text, image))
+
+
+class GatedFusion(nn.Module):
+    """Gated multimodal unit: h = z * tanh(W_t t) + (1 - z) * tanh(W_i i), z = sigmoid(W_z [t; i])."""
+
+    def __init__(self, cfg: FusionConfig) -> None:
+        super().__init__()
+        h = cfg.hidden
+        self.text = _pathway(cfg.text_dim, h, cfg.dropout, nn.Tanh())
+        self.image = _pathway(cfg.image_dim, h, cfg.dropout, nn.Tanh())
+        self.gate = nn.Sequential(nn.Linear(cfg.text_dim + cfg.image_dim, h), nn.Sigmoid())
+        self.mix = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(h, h), nn.ReLU())
+        self.out = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(h, cfg.num_labels))
+
+    def fuse(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """The fused hidden vector, (B, hidden), that the output layer reads."""
+        z = self.gate(torch.cat([text, image], dim=-1))
+        return self.mix(z * self.text(text) + (1 - z) * self.image(image))
+
+    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return self.out(self.fuse(text, image))
+
+
+FUSIONS: dict[str, type[nn.Module]] = {"concat": ConcatFusion, "gated": GatedFusion}
+
+
+def build_fusion(cfg: FusionConfig) -> nn.Module:
+    """The fusion network named by `cfg.kind`."""
+    if cfg.kind not in FUSIONS:
+        raise ValueError(f"unknown fusion {cfg.kind!r}; choose one of: {', '.join(FUSIONS)}")
+    return FUSIONS[cfg.kind](cfg)

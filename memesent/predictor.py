@@ -1,0 +1,113 @@
+"""`Predictor`: the backbones and a trained head, loaded once, scoring memes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from .backbones import (
+    IMAGE_SPECS,
+    TEXT_SPECS,
+    ImageEncoder,
+    TextEncoder,
+    load_image_encoder,
+    load_text_encoder,
+)
+from .checkpoint import DEFAULT_MODEL_DIR, check_backbones, load_checkpoint
+from .images import ImageInput, load_image
+from .labels import LABELS, LABELS3, collapse
+from .model import MemeHead
+
+if TYPE_CHECKING:
+    from .explain import Explanation
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One meme's sentiment: the most likely level and the distribution over levels."""
+
+    label: str
+    probs: dict[str, float]
+    probs3: dict[str, float]
+
+    @property
+    def label3(self) -> str:
+        """The most likely of negative / neutral / positive."""
+        return max(LABELS3, key=self.probs3.__getitem__)
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "label3": self.label3, "probs": self.probs, "probs3": self.probs3}
+
+
+class Predictor:
+    """Scores memes with a trained head on top of its frozen text and image backbones."""
+
+    def __init__(self, head: MemeHead, text_encoder: TextEncoder, image_encoder: ImageEncoder) -> None:
+        check_backbones(head.config, text_encoder.spec, image_encoder.spec)
+        self.head = head.eval()
+        self.text_encoder = text_encoder.eval()
+        self.image_encoder = image_encoder.eval()
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | None = None,
+        *,
+        text_backbone: str | None = None,
+        image_backbone: str | None = None,
+    ) -> Predictor:
+        """Load a model folder (default: the shipped `assets/model/`) and the backbones it names.
+
+        Naming other backbones than the ones the model was trained on raises `CheckpointError`.
+        """
+        head = load_checkpoint(path or DEFAULT_MODEL_DIR)
+        text_name = text_backbone or head.config.text.name
+        image_name = image_backbone or head.config.image.name
+        if text_name in TEXT_SPECS and image_name in IMAGE_SPECS:
+            check_backbones(head.config, TEXT_SPECS[text_name], IMAGE_SPECS[image_name])
+        return cls(head, load_text_encoder(text_name), load_image_encoder(image_name))
+
+    @torch.inference_mode()
+    def predict_batch(
+        self, images: Sequence[ImageInput], captions: Sequence[str], batch_size: int = 32
+    ) -> list[Prediction]:
+        """Score many memes; the same numbers as `predict` on each, computed in batches."""
+        if len(images) != len(captions):
+            raise ValueError(f"got {len(images)} images but {len(captions)} captions")
+        out: list[Prediction] = []
+        for start in range(0, len(images), batch_size):
+            pics = [load_image(im) for im in images[start : start + batch_size]]
+            texts = [_caption(c) for c in captions[start : start + batch_size]]
+            logp = self.head(self.text_encoder.encode(texts), self.image_encoder.encode(pics))
+            out.extend(_prediction(row) for row in logp.exp())
+        return out
+
+    def predict(self, image: ImageInput, caption: str = "") -> Prediction:
+        """Score one meme: `image` is a PIL image, a path or bytes; `caption` may be empty."""
+        return self.predict_batch([image], [caption])[0]
+
+    def explain(self, image: ImageInput, caption: str = "", target: str | None = None) -> Explanation:
+        """Why the model answers as it does: heat map over the picture, word scores, modality shares.
+
+        `target` is a level of `LABELS` to explain instead of the predicted one.
+        """
+        from .explain import explain
+
+        return explain(self, image, caption, target)
+
+
+def _caption(caption: str | None) -> str:
+    if caption is None:
+        return ""
+    if not isinstance(caption, str):
+        raise TypeError(f"a caption must be a string, not {type(caption).__name__}")
+    return caption.strip()
+
+
+def _prediction(probs: torch.Tensor) -> Prediction:
+    p = {label: float(v) for label, v in zip(LABELS, probs.tolist(), strict=True)}
+    return Prediction(label=max(LABELS, key=p.__getitem__), probs=p, probs3=collapse(p))

@@ -1,0 +1,37 @@
+"""Memes drawn for tests: sample photos or flat colours with outlined captions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+
+
+def font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(FONT), size) if FONT.is_file() else ImageFont.load_default(size)
+
+
+def photo(name: str = "chelsea", size: tuple[int, int] = (500, 500)) -> Image.Image:
+    """One of scikit-image's sample photos (shipped in its wheel), resized."""
+    from skimage import data
+
+    arr = getattr(data, name)()
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3, axis=-1)
+    return Image.fromarray(arr[..., :3]).resize(size)
+
+
+def draw_meme(picture: Image.Image, top: str = "", bottom: str = "") -> Image.Image:
+    """White Impact-style caption with a black outline at the top and bottom of `picture`."""
+    img = picture.convert("RGB").copy()
+    draw = ImageDraw.Draw(img)
+    f = font(max(12, img.height // 12))
+    for text, y in ((top, img.height // 30), (bottom, img.height - img.height // 7)):
+        if text:
+            w = draw.textlength(text, font=f)
+            draw.text(((img.width - w) / 2, y), text, font=f, fill="white",
+                      stroke_width=max(1, img.height // 150), stroke_fill="black")
+    return img

@@ -1,0 +1,64 @@
+"""The backbones really are pretrained and load without a network."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import photo
+from memesent.backbones import BackboneError, load_image_encoder, load_text_encoder
+
+# ImageNet classes 281-285: tabby, tiger cat, Persian, Siamese, Egyptian cat.
+CAT_CLASSES = set(range(281, 286))
+
+
+def test_image_backbone_sees_a_cat(image_encoder):
+    x = image_encoder.preprocess(photo("chelsea"))[None]
+    with torch.inference_mode():
+        top5 = image_encoder.classify(x).topk(5).indices[0].tolist()
+    assert CAT_CLASSES & set(top5), f"no cat class in top 5: {top5}"
+
+
+def test_image_backbone_not_a_cat_for_a_coffee(image_encoder):
+    x = image_encoder.preprocess(photo("coffee"))[None]
+    with torch.inference_mode():
+        top1 = image_encoder.classify(x).argmax().item()
+    assert top1 not in CAT_CLASSES
+
+
+def test_image_features_and_feature_map(image_encoder):
+    x = image_encoder.preprocess(photo("astronaut", (300, 200)))[None]
+    fmap = image_encoder.feature_map(x)
+    assert fmap.shape == (1, 1280, 7, 7)
+    assert torch.allclose(image_encoder(x), fmap.mean((2, 3)))
+    assert image_encoder.encode([photo("coffee")]).shape == (1, image_encoder.dim)
+
+
+def test_text_backbone_paraphrases_are_closer(text_encoder):
+    a, b, c = text_encoder.encode([
+        "The cat is sleeping on the sofa.",
+        "A kitten naps on the couch.",
+        "Interest rates rose by half a point.",
+    ])
+    assert (a @ b).item() > (a @ c).item() + 0.3
+    assert (a @ b).item() > (b @ c).item() + 0.3
+
+
+def test_text_backbone_handles_empty_and_long_captions(text_encoder):
+    out = text_encoder.encode(["", "word " * 2000])
+    assert out.shape == (2, 384) and torch.isfinite(out).all()
+
+
+def test_writeup_pair_builds_without_download():
+    bert = load_text_encoder("bert-base-uncased", pretrained=False)
+    resnet = load_image_encoder("resnet18", pretrained=False)
+    assert bert.model.config.num_hidden_layers == 12 and bert.dim == 768
+    assert bert.encode(["hello"]).shape == (1, 768)
+    x = resnet.preprocess(photo())[None]
+    assert resnet.feature_map(x).shape == (1, 512, 7, 7)
+    assert resnet.target_layer is resnet.net.layer4
+
+
+def test_unknown_backbone_is_named():
+    with pytest.raises(BackboneError, match="unknown image backbone 'vgg'"):
+        load_image_encoder("vgg")

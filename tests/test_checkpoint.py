@@ -1,0 +1,69 @@
+"""Checkpoints: safetensors round trip, and refusal to load on top of other backbones or labels."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from memesent import Predictor
+from memesent.backbones import IMAGE_SPECS, TEXT_SPECS
+from memesent.checkpoint import CheckpointError, check_backbones, load_checkpoint, save_checkpoint
+from memesent.fusion import FusionConfig
+from memesent.model import MemeHead, ModelConfig
+
+
+@pytest.mark.parametrize("kind", ["concat", "gated"])
+def test_round_trip_gives_identical_outputs(tmp_path, kind):
+    torch.manual_seed(0)
+    head = MemeHead(ModelConfig(fusion=FusionConfig(kind=kind), members=3)).eval()
+    head.logit_bias.copy_(torch.tensor([0.5, 0.2, 0.0, -0.1, 0.3]))
+    head.set_feature_stats(torch.randn(50, 384), torch.randn(50, 1280))
+    save_checkpoint(head, tmp_path)
+    assert {p.name for p in tmp_path.iterdir()} == {"config.json", "model.safetensors"}
+    loaded = load_checkpoint(tmp_path)
+    t, i = torch.randn(4, 384), torch.randn(4, 1280)
+    with torch.no_grad():
+        assert torch.equal(head(t, i), loaded(t, i))
+    assert loaded.config.fusion.kind == kind and loaded.config.members == 3
+
+
+def test_heads_follow_the_backbone_sizes():
+    cfg = ModelConfig(text=TEXT_SPECS["bert-base-uncased"], image=IMAGE_SPECS["resnet18"],
+                      fusion=FusionConfig(text_dim=768, image_dim=512))
+    out = MemeHead(cfg)(torch.randn(2, 768), torch.randn(2, 512))
+    assert out.shape == (2, 5)
+    assert torch.allclose(out.exp().sum(-1), torch.ones(2))
+
+
+def test_other_backbones_are_refused(tmp_path, text_encoder, image_encoder):
+    save_checkpoint(MemeHead(ModelConfig()), tmp_path)
+    with pytest.raises(CheckpointError, match="efficientnet-lite0.*not on resnet18"):
+        Predictor.load(tmp_path, image_backbone="resnet18")
+    with pytest.raises(CheckpointError, match="all-MiniLM-L6-v2.*not on bert-base-uncased"):
+        check_backbones(load_checkpoint(tmp_path).config, TEXT_SPECS["bert-base-uncased"],
+                        image_encoder.spec)
+
+
+def test_changed_preprocessing_is_refused(tmp_path, text_encoder, image_encoder):
+    save_checkpoint(MemeHead(ModelConfig()), tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["image_backbone"]["size"] = 256
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="image backbone"):
+        Predictor(load_checkpoint(tmp_path), text_encoder, image_encoder)
+
+
+def test_other_labels_are_refused(tmp_path):
+    save_checkpoint(MemeHead(ModelConfig()), tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["labels"] = ["negative", "neutral", "positive", "a", "b"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="trained for labels.*predicts"):
+        load_checkpoint(tmp_path)
+
+
+def test_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="not a memesent model folder"):
+        load_checkpoint(tmp_path / "nope")

@@ -1,0 +1,43 @@
+"""`python -m memesent predict` from a shell, as users run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import draw_meme, photo
+from memesent import LABELS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "memesent", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_predict_json_lines(tmp_path):
+    paths = []
+    for name in ("chelsea", "coffee"):
+        paths.append(tmp_path / f"{name}.png")
+        draw_meme(photo(name), "top text", "bottom text").save(paths[-1])
+    bad = tmp_path / "bad.png"
+    bad.write_text("no picture here")
+    proc = run("predict", *map(str, paths), str(bad), "--caption", "top text bottom text", "--json")
+    assert proc.returncode == 1, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["image"] for r in rows] == [*map(str, paths), str(bad)]
+    for row in rows[:2]:
+        assert row["label"] in LABELS
+        assert abs(sum(row["probs"].values()) - 1) < 1e-5 and set(row["probs"]) == set(LABELS)
+    assert "not an image" in rows[2]["error"] and "bad.png" in proc.stderr
+
+
+def test_predict_plain_text(tmp_path):
+    path = tmp_path / "m.jpg"
+    photo().save(path)
+    proc = run("predict", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"{path}: ") and "very_negative=" in proc.stdout

@@ -1,0 +1,119 @@
+"""`Predictor` on the shipped model: the DESIGN.md contract, every image mode, bad files."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import draw_meme, photo
+from memesent import LABELS, LABELS3
+from memesent.images import NotAnImageError
+
+
+def _check(result):
+    assert result.label in LABELS
+    assert set(result.probs) == set(LABELS) and set(result.probs3) == set(LABELS3)
+    assert math.isclose(sum(result.probs.values()), 1.0, abs_tol=1e-5)
+    assert math.isclose(sum(result.probs3.values()), 1.0, abs_tol=1e-5)
+    assert result.label == max(result.probs, key=result.probs.get)
+    assert all(0.0 <= p <= 1.0 for p in result.probs.values())
+
+
+def test_predict_contract(predictor, tmp_path):
+    meme = draw_meme(photo(), "when the wifi comes back", "best day ever")
+    path = tmp_path / "meme.png"
+    meme.save(path)
+    from_pil = predictor.predict(meme, "when the wifi comes back best day ever")
+    from_path = predictor.predict(path, "when the wifi comes back best day ever")
+    from_str = predictor.predict(str(path), "when the wifi comes back best day ever")
+    _check(from_pil)
+    assert from_pil.probs == pytest.approx(from_path.probs, abs=1e-6)
+    assert from_path.probs == from_str.probs
+    _check(predictor.predict(meme, ""))
+
+
+def test_caption_changes_the_answer(predictor):
+    meme = photo("coffee")
+    a = predictor.predict(meme, "I love this, best morning ever, so happy")
+    b = predictor.predict(meme, "I hate everything, worst day, I want to die")
+    assert a.probs != pytest.approx(b.probs, abs=1e-3)
+
+
+def test_batched_and_single_agree(predictor):
+    names = ["chelsea", "coffee", "astronaut", "rocket", "camera"]
+    images = [photo(n, (200 + 40 * i, 300)) for i, n in enumerate(names)]
+    captions = ["", "short", "a much longer caption with many words to pad the batch out", "ok", "x y"]
+    batch = predictor.predict_batch(images, captions, batch_size=3)
+    for image, caption, got in zip(images, captions, batch, strict=True):
+        single = predictor.predict(image, caption)
+        assert got.label == single.label
+        assert got.probs == pytest.approx(single.probs, abs=1e-5)
+
+
+def _encoded(img: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def _modes() -> dict[str, bytes]:
+    rgb = photo("chelsea", (120, 90))
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(128)
+    arr16 = (np.asarray(rgb.convert("L"), dtype=np.uint16) * 257)
+    frames = [photo(n, (64, 64)) for n in ("chelsea", "coffee")]
+    gif = io.BytesIO()
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return {
+        "RGB": _encoded(rgb, "JPEG"),
+        "RGBA": _encoded(rgba, "PNG"),
+        "P": _encoded(rgb.convert("P"), "PNG"),
+        "P+transparency": _encoded(rgb.convert("P"), "PNG", transparency=0),
+        "L": _encoded(rgb.convert("L"), "PNG"),
+        "LA": _encoded(rgb.convert("LA"), "PNG"),
+        "1": _encoded(rgb.convert("1"), "PNG"),
+        "CMYK": _encoded(rgb.convert("CMYK"), "JPEG"),
+        "I;16": _encoded(Image.fromarray(arr16), "PNG"),
+        "F": _encoded(Image.fromarray(arr16.astype(np.float32)), "TIFF"),
+        "animated GIF": gif.getvalue(),
+        "WebP": _encoded(rgb, "WEBP"),
+        "BMP": _encoded(rgb, "BMP"),
+    }
+
+
+@pytest.mark.parametrize("mode", list(_modes()))
+def test_every_image_mode(predictor, mode):
+    _check(predictor.predict(_modes()[mode], "caption"))
+
+
+def test_animated_gif_uses_first_frame(predictor):
+    first = predictor.predict(photo("chelsea", (64, 64)), "x")
+    animated = predictor.predict(_modes()["animated GIF"], "x")
+    assert animated.probs == pytest.approx(first.probs, abs=0.05)
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2000, 40), (40, 2000)])
+def test_odd_sizes(predictor, size):
+    _check(predictor.predict(Image.new("RGB", size, "red"), "tiny"))
+
+
+def test_not_an_image_is_a_clear_error(predictor, tmp_path):
+    bogus = tmp_path / "notes.jpg"
+    bogus.write_text("this is text, not a picture")
+    with pytest.raises(NotAnImageError, match="not an image"):
+        predictor.predict(bogus, "caption")
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(_encoded(photo(), "PNG")[:2000])
+    with pytest.raises(NotAnImageError):
+        predictor.predict(truncated, "caption")
+    with pytest.raises(FileNotFoundError):
+        predictor.predict(tmp_path / "missing.png", "caption")
+
+
+def test_caption_must_be_text(predictor):
+    with pytest.raises(TypeError, match="caption must be a string"):
+        predictor.predict(photo(), 42)
