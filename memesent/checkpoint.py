@@ -18,7 +18,7 @@ DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
 
 
 class CheckpointError(ValueError):
-    """A checkpoint folder is missing, malformed, or does not fit the backbones or labels asked for."""
+    """A model folder is missing, malformed, or does not fit the backbones or labels asked for."""
 
 
 def save_checkpoint(head: MemeHead, out_dir: str | Path) -> Path:
@@ -36,14 +36,18 @@ def read_config(model_dir: str | Path) -> ModelConfig:
     """The `ModelConfig` recorded in a checkpoint folder."""
     path = Path(model_dir) / CONFIG_FILE
     if not path.is_file():
-        raise CheckpointError(f"{model_dir} is not a memesent model folder: {CONFIG_FILE} is missing")
+        raise CheckpointError(
+            f"{model_dir} is not a memesent model folder: {CONFIG_FILE} is missing"
+        )
     try:
         raw = json.loads(path.read_text())
         config = ModelConfig.from_dict(raw)
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise CheckpointError(f"{path} is not a valid memesent config: {err}") from err
     if raw.get("format") != FORMAT:
-        raise CheckpointError(f"{path} has format {raw.get('format')!r}; this memesent reads {FORMAT!r}")
+        raise CheckpointError(
+            f"{path} has format {raw.get('format')!r}; this memesent reads {FORMAT!r}"
+        )
     if tuple(config.labels) != LABELS:
         raise CheckpointError(
             f"{model_dir} was trained for labels {list(config.labels)}, "

@@ -13,7 +13,9 @@ from .images import NotAnImageError, load_image
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m memesent", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    predict = sub.add_parser("predict", help="sentiment of each meme (five levels and three classes)")
+    predict = sub.add_parser(
+        "predict", help="sentiment of each meme (five levels and three classes)"
+    )
     predict.add_argument("images", nargs="+", metavar="IMAGE")
     source = predict.add_mutually_exclusive_group()
     source.add_argument("--caption", default=None, help="caption text for every image")
@@ -75,7 +77,9 @@ def _ocr(args: argparse.Namespace) -> int:
             _fail(path, err, args.json)
             continue
         if args.json:
-            print(json.dumps({"image": path, "text": caption.text, "confidence": caption.confidence}))
+            print(
+                json.dumps({"image": path, "text": caption.text, "confidence": caption.confidence})
+            )
         else:
             print(f"== {path} (confidence {caption.confidence:.2f})\n{caption.text}")
     return 1 if failures else 0

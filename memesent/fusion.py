@@ -53,7 +53,7 @@ class ConcatFusion(nn.Module):
 
 
 class GatedFusion(nn.Module):
-    """Gated multimodal unit: h = z * tanh(W_t t) + (1 - z) * tanh(W_i i), z = sigmoid(W_z [t; i])."""
+    """Gated multimodal unit: h = z*tanh(W_t t) + (1-z)*tanh(W_i i), z = sigmoid(W_z [t; i])."""
 
     def __init__(self, cfg: FusionConfig) -> None:
         super().__init__()

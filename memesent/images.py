@@ -33,7 +33,7 @@ def load_image(image: ImageInput) -> Image.Image:
             raise NotAnImageError(f"{name} is too large to open safely ({err})") from err
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
             raise NotAnImageError(
-                f"{name} is not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF...): {err}"
+                f"{name} is not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF): {err}"
             ) from err
     try:
         if getattr(img, "is_animated", False):

@@ -74,7 +74,9 @@ class MemeHead(nn.Module):
         self.image_mean.copy_(image.mean(0))
         self.image_std.copy_(image.std(0).clamp(min=1e-6))
 
-    def standardise(self, text: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def standardise(
+        self, text: torch.Tensor, image: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return (text - self.text_mean) / self.text_std, (image - self.image_mean) / self.image_std
 
     def members_logits(self, text: torch.Tensor, image: torch.Tensor) -> list[torch.Tensor]:

@@ -40,13 +40,20 @@ class Prediction:
         return max(LABELS3, key=self.probs3.__getitem__)
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "label3": self.label3, "probs": self.probs, "probs3": self.probs3}
+        return {
+            "label": self.label,
+            "label3": self.label3,
+            "probs": self.probs,
+            "probs3": self.probs3,
+        }
 
 
 class Predictor:
     """Scores memes with a trained head on top of its frozen text and image backbones."""
 
-    def __init__(self, head: MemeHead, text_encoder: TextEncoder, image_encoder: ImageEncoder) -> None:
+    def __init__(
+        self, head: MemeHead, text_encoder: TextEncoder, image_encoder: ImageEncoder
+    ) -> None:
         check_backbones(head.config, text_encoder.spec, image_encoder.spec)
         self.head = head.eval()
         self.text_encoder = text_encoder.eval()
@@ -90,8 +97,10 @@ class Predictor:
         """Score one meme: `image` is a PIL image, a path or bytes; `caption` may be empty."""
         return self.predict_batch([image], [caption])[0]
 
-    def explain(self, image: ImageInput, caption: str = "", target: str | None = None) -> Explanation:
-        """Why the model answers as it does: heat map over the picture, word scores, modality shares.
+    def explain(
+        self, image: ImageInput, caption: str = "", target: str | None = None
+    ) -> Explanation:
+        """Why the model answers as it does: picture heat map, word scores, modality shares.
 
         `target` is a level of `LABELS` to explain instead of the predicted one.
         """

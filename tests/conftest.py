@@ -1,4 +1,4 @@
-"""Shared fixtures: real backbones (loaded once), the shipped model, and where the real data lives."""
+"""Shared fixtures: real backbones (loaded once), the shipped model, where real data lives."""
 
 from __future__ import annotations
 

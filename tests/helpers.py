@@ -32,6 +32,12 @@ def draw_meme(picture: Image.Image, top: str = "", bottom: str = "") -> Image.Im
     for text, y in ((top, img.height // 30), (bottom, img.height - img.height // 7)):
         if text:
             w = draw.textlength(text, font=f)
-            draw.text(((img.width - w) / 2, y), text, font=f, fill="white",
-                      stroke_width=max(1, img.height // 150), stroke_fill="black")
+            draw.text(
+                ((img.width - w) / 2, y),
+                text,
+                font=f,
+                fill="white",
+                stroke_width=max(1, img.height // 150),
+                stroke_fill="black",
+            )
     return img

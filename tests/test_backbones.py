@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from helpers import photo
+
 from memesent.backbones import BackboneError, load_image_encoder, load_text_encoder
 
 # ImageNet classes 281-285: tabby, tiger cat, Persian, Siamese, Egyptian cat.
@@ -35,11 +35,13 @@ def test_image_features_and_feature_map(image_encoder):
 
 
 def test_text_backbone_paraphrases_are_closer(text_encoder):
-    a, b, c = text_encoder.encode([
-        "The cat is sleeping on the sofa.",
-        "A kitten naps on the couch.",
-        "Interest rates rose by half a point.",
-    ])
+    a, b, c = text_encoder.encode(
+        [
+            "The cat is sleeping on the sofa.",
+            "A kitten naps on the couch.",
+            "Interest rates rose by half a point.",
+        ]
+    )
     assert (a @ b).item() > (a @ c).item() + 0.3
     assert (a @ b).item() > (b @ c).item() + 0.3
 

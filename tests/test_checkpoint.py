@@ -30,8 +30,11 @@ def test_round_trip_gives_identical_outputs(tmp_path, kind):
 
 
 def test_heads_follow_the_backbone_sizes():
-    cfg = ModelConfig(text=TEXT_SPECS["bert-base-uncased"], image=IMAGE_SPECS["resnet18"],
-                      fusion=FusionConfig(text_dim=768, image_dim=512))
+    cfg = ModelConfig(
+        text=TEXT_SPECS["bert-base-uncased"],
+        image=IMAGE_SPECS["resnet18"],
+        fusion=FusionConfig(text_dim=768, image_dim=512),
+    )
     out = MemeHead(cfg)(torch.randn(2, 768), torch.randn(2, 512))
     assert out.shape == (2, 5)
     assert torch.allclose(out.exp().sum(-1), torch.ones(2))
@@ -39,11 +42,12 @@ def test_heads_follow_the_backbone_sizes():
 
 def test_other_backbones_are_refused(tmp_path, text_encoder, image_encoder):
     save_checkpoint(MemeHead(ModelConfig()), tmp_path)
-    with pytest.raises(CheckpointError, match="efficientnet-lite0.*not on resnet18"):
+    with pytest.raises(CheckpointError, match=r"efficientnet-lite0.*not on resnet18"):
         Predictor.load(tmp_path, image_backbone="resnet18")
-    with pytest.raises(CheckpointError, match="all-MiniLM-L6-v2.*not on bert-base-uncased"):
-        check_backbones(load_checkpoint(tmp_path).config, TEXT_SPECS["bert-base-uncased"],
-                        image_encoder.spec)
+    with pytest.raises(CheckpointError, match=r"all-MiniLM-L6-v2.*not on bert-base-uncased"):
+        check_backbones(
+            load_checkpoint(tmp_path).config, TEXT_SPECS["bert-base-uncased"], image_encoder.spec
+        )
 
 
 def test_changed_preprocessing_is_refused(tmp_path, text_encoder, image_encoder):
@@ -60,7 +64,7 @@ def test_other_labels_are_refused(tmp_path):
     config = json.loads((tmp_path / "config.json").read_text())
     config["labels"] = ["negative", "neutral", "positive", "a", "b"]
     (tmp_path / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match="trained for labels.*predicts"):
+    with pytest.raises(CheckpointError, match=r"trained for labels.*predicts"):
         load_checkpoint(tmp_path)
 
 

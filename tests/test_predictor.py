@@ -7,9 +7,9 @@ import math
 
 import numpy as np
 import pytest
+from helpers import draw_meme, photo
 from PIL import Image
 
-from helpers import draw_meme, photo
 from memesent import LABELS, LABELS3
 from memesent.images import NotAnImageError
 
@@ -46,7 +46,13 @@ def test_caption_changes_the_answer(predictor):
 def test_batched_and_single_agree(predictor):
     names = ["chelsea", "coffee", "astronaut", "rocket", "camera"]
     images = [photo(n, (200 + 40 * i, 300)) for i, n in enumerate(names)]
-    captions = ["", "short", "a much longer caption with many words to pad the batch out", "ok", "x y"]
+    captions = [
+        "",
+        "short",
+        "a much longer caption with many words to pad the batch out",
+        "ok",
+        "x y",
+    ]
     batch = predictor.predict_batch(images, captions, batch_size=3)
     for image, caption, got in zip(images, captions, batch, strict=True):
         single = predictor.predict(image, caption)
@@ -64,7 +70,7 @@ def _modes() -> dict[str, bytes]:
     rgb = photo("chelsea", (120, 90))
     rgba = rgb.convert("RGBA")
     rgba.putalpha(128)
-    arr16 = (np.asarray(rgb.convert("L"), dtype=np.uint16) * 257)
+    arr16 = np.asarray(rgb.convert("L"), dtype=np.uint16) * 257
     frames = [photo(n, (64, 64)) for n in ("chelsea", "coffee")]
     gif = io.BytesIO()
     frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
