@@ -1,0 +1,1 @@
+"""Training memesent heads on labelled memes: `python -m train`, `python -m train.evaluate`."""

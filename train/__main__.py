@@ -1,0 +1,111 @@
+"""python -m train --data DIR --out DIR [options]: train a fusion head on labelled memes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from memesent.backbones import IMAGE_SPECS, TEXT_SPECS
+from memesent.fusion import FUSIONS
+
+from .data import DataError
+from .loop import BALANCING, HeadSettings
+from .run import DEFAULT_CACHE, TrainConfig, run
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    d, h = TrainConfig(Path(), Path()), HeadSettings()
+    p = argparse.ArgumentParser(prog="python -m train", description=__doc__)
+    p.add_argument("--data", type=Path, required=True, help="folder with labels.csv and images/")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache folder")
+    p.add_argument("--text-backbone", choices=list(TEXT_SPECS), default=d.text_backbone)
+    p.add_argument("--image-backbone", choices=list(IMAGE_SPECS), default=d.image_backbone)
+    p.add_argument("--fusion", choices=list(FUSIONS), default=d.fusion)
+    p.add_argument("--hidden", type=int, default=d.hidden)
+    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--members", type=int, default=d.members, help="ensemble size (seeds)")
+    p.add_argument(
+        "--no-prior-tuning",
+        dest="tune_priors",
+        action="store_false",
+        help="keep the trained class priors instead of tuning them on validation",
+    )
+    p.add_argument("--epochs", type=int, default=h.epochs)
+    p.add_argument("--patience", type=int, default=h.patience)
+    p.add_argument("--lr", type=float, default=h.lr)
+    p.add_argument("--weight-decay", type=float, default=h.weight_decay)
+    p.add_argument("--batch-size", type=int, default=h.batch_size)
+    p.add_argument("--balance", choices=BALANCING, default=h.balance, help="class weights")
+    p.add_argument(
+        "--aux-weight",
+        type=float,
+        default=h.aux_weight,
+        help="weight of the humour/sarcasm/offensive/motivational losses (0: off)",
+    )
+    p.add_argument(
+        "--no-flip",
+        dest="flip",
+        action="store_false",
+        help="no mirrored-image feature augmentation",
+    )
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    a = p.parse_args(argv)
+    if a.members < 1 or a.epochs < 1:
+        p.error("--members and --epochs must be at least 1")
+    if not (
+        0 < a.val_fraction < 1 and 0 < a.test_fraction < 1 and a.val_fraction + a.test_fraction < 1
+    ):
+        p.error("--val-fraction and --test-fraction must be in (0, 1) and sum to less than 1")
+    head = HeadSettings(
+        epochs=a.epochs,
+        patience=a.patience,
+        lr=a.lr,
+        weight_decay=a.weight_decay,
+        batch_size=a.batch_size,
+        balance=a.balance,
+        aux_weight=a.aux_weight,
+        flip=a.flip,
+    )
+    return TrainConfig(
+        data=a.data,
+        out=a.out,
+        cache=a.cache,
+        text_backbone=a.text_backbone,
+        image_backbone=a.image_backbone,
+        fusion=a.fusion,
+        hidden=a.hidden,
+        dropout=a.dropout,
+        members=a.members,
+        tune_priors=a.tune_priors,
+        head=head,
+        seed=a.seed,
+        val_fraction=a.val_fraction,
+        test_fraction=a.test_fraction,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = parse_args(argv)
+    try:
+        metrics = run(cfg)
+    except DataError as err:
+        print(f"python -m train: {err}", file=sys.stderr)
+        return 2
+    test = metrics["test"]
+    summary = {
+        k: round(test[k], 3) for k in ("accuracy_3", "macro_f1_3", "accuracy_5", "macro_f1_5")
+    }
+    summary["f1_negative_3"] = round(test["per_class_3"]["negative"]["f1"], 3)
+    print(f"wrote {cfg.out}; test split ({test['n']} memes): {json.dumps(summary)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""python -m train.ablation --data DIR: what each step of the recipe gives, by cross-validation.
+
+Every row is measured the same way: the memes outside the training run's test split (same seed,
+same fractions) are cut into stratified folds; for each fold a head is trained on the rest (with
+an inner validation split for early stopping and prior tuning) and scored on the fold. Rows add
+one step at a time to the write-up's recipe; the last rows are controls: one modality only, and
+the final recipe trained on shuffled labels (what chance looks like on this data).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from memesent.fusion import FusionConfig
+from memesent.model import ModelConfig
+
+from .data import load_memes, stratified_split
+from .loop import Features, HeadSettings, fit_head, predict_probs
+from .metrics import evaluate_probs
+from .run import DEFAULT_CACHE, TrainConfig, extract_features
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the table: a recipe, or a control."""
+
+    name: str
+    fusion: str = "gated"
+    members: int = 1
+    tune: bool = False
+    head: HeadSettings = field(default_factory=HeadSettings)
+    modality: str = "both"
+    shuffle_labels: bool = False
+
+
+def variants() -> list[Variant]:
+    """The write-up's recipe, then one added step per row, then the controls."""
+    plain = HeadSettings(balance="none", flip=False)
+    rows = [Variant("write-up recipe: concat fusion, plain cross-entropy", "concat", head=plain)]
+    rows.append(
+        replace(rows[-1], name="+ class-weighted loss (sqrt)", head=replace(plain, balance="sqrt"))
+    )
+    rows.append(replace(rows[-1], name="+ gated fusion", fusion="gated"))
+    rows.append(
+        replace(
+            rows[-1], name="+ mirrored-image augmentation", head=replace(rows[-1].head, flip=True)
+        )
+    )
+    rows.append(
+        replace(
+            rows[-1],
+            name="+ auxiliary labels (weight 0.3)",
+            head=replace(rows[-1].head, aux_weight=0.3),
+        )
+    )
+    rows.append(
+        replace(rows[-2], name="+ priors tuned on validation (no auxiliary labels)", tune=True)
+    )
+    rows.append(replace(rows[-1], name="+ ensemble of 5 seeds", members=5))
+    final = rows[-1]
+    rows.append(replace(final, name="control: text only", modality="text"))
+    rows.append(replace(final, name="control: image only", modality="image"))
+    rows.append(replace(final, name="control: shuffled training labels", shuffle_labels=True))
+    return rows
+
+
+def _blank(feats: Features, modality: str) -> Features:
+    if modality == "text":
+        return Features(feats.text, torch.zeros_like(feats.image), torch.zeros_like(feats.image))
+    if modality == "image":
+        return Features(torch.zeros_like(feats.text), feats.image, feats.image_flip)
+    return feats
+
+
+def cross_validate(
+    variant: Variant,
+    feats: Features,
+    labels: np.ndarray,
+    aux: dict[str, np.ndarray],
+    pool: np.ndarray,
+    base: ModelConfig,
+    folds: int,
+    seed: int,
+) -> list[dict]:
+    """Metrics of `variant` on each held-out fold of `pool`."""
+    feats = _blank(feats, variant.modality)
+    config = replace(
+        base, fusion=replace(base.fusion, kind=variant.fusion), members=variant.members
+    )
+    scores = []
+    kfold = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    for k, (fit, held) in enumerate(kfold.split(pool, labels[pool])):
+        fit, held = pool[fit], pool[held]
+        train_idx, val_idx = train_test_split(
+            fit, test_size=0.15, stratify=labels[fit], random_state=seed + k
+        )
+        y = labels.copy()
+        if variant.shuffle_labels:
+            y[fit] = np.random.default_rng(seed + k).permutation(y[fit])
+        head, _ = fit_head(
+            config, feats, y, aux, train_idx, val_idx, variant.head, seed + k, variant.tune
+        )
+        scores.append(evaluate_probs(labels[held], predict_probs(head, feats, held)))
+    return scores
+
+
+def summarise(name: str, scores: list[dict]) -> dict:
+    def stat(get) -> tuple[float, float]:
+        v = np.array([get(s) for s in scores])
+        return float(v.mean()), float(v.std())
+
+    return {
+        "variant": name,
+        "accuracy_3": stat(lambda s: s["accuracy_3"]),
+        "macro_f1_3": stat(lambda s: s["macro_f1_3"]),
+        **{
+            f"f1_{c}": stat(lambda s, c=c: s["per_class_3"][c]["f1"])
+            for c in ("negative", "neutral", "positive")
+        },
+        "macro_f1_5": stat(lambda s: s["macro_f1_5"]),
+    }
+
+
+def markdown(rows: list[dict]) -> str:
+    cols = ("accuracy_3", "macro_f1_3", "f1_negative", "f1_neutral", "f1_positive", "macro_f1_5")
+    lines = [
+        "| recipe | accuracy | macro-F1 | F1 neg | F1 neu | F1 pos | macro-F1 (5) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        cells = " | ".join(f"{r[c][0]:.3f} ± {r[c][1]:.3f}" for c in cols)
+        lines.append(f"| {r['variant']} | {cells} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m train.ablation",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    a = p.parse_args(argv)
+    cfg = TrainConfig(data=a.data, out=Path(), cache=a.cache, seed=a.seed)
+    memes = load_memes(cfg.data)
+    split = stratified_split(memes.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    pool = np.sort(np.concatenate([split.train, split.val]))
+    feats, text_spec, image_spec = extract_features(cfg, memes)
+    base = ModelConfig(
+        text=text_spec,
+        image=image_spec,
+        fusion=FusionConfig(text_dim=text_spec.dim, image_dim=image_spec.dim),
+    )
+    majority = np.zeros((len(pool), 5))
+    majority[:, np.bincount(memes.labels[pool]).argmax()] = 1.0
+    rows = [
+        summarise(
+            "always the majority level (positive)", [evaluate_probs(memes.labels[pool], majority)]
+        )
+    ]
+    print(f"{len(pool)} memes outside the test split, {a.folds}-fold cross-validation", flush=True)
+    for variant in variants():
+        start = time.perf_counter()
+        scores = cross_validate(
+            variant, feats, memes.labels, memes.aux, pool, base, a.folds, a.seed
+        )
+        rows.append(summarise(variant.name, scores))
+        print(
+            f"{variant.name}: macro-F1 {rows[-1]['macro_f1_3'][0]:.3f} "
+            f"({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+    print(markdown(rows))
+    if a.json:
+        a.json.write_text(json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

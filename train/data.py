@@ -1,0 +1,152 @@
+"""Labelled memes in the Memotion layout: `DIR/labels.csv` + `DIR/images/`, checked and split."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from sklearn.model_selection import train_test_split
+
+from memesent.labels import LABELS
+
+REQUIRED = ("image_name", "overall_sentiment")
+# Memotion's auxiliary annotations, each as its ordered levels; used as extra training targets.
+AUX_LEVELS: dict[str, tuple[str, ...]] = {
+    "humour": ("not_funny", "funny", "very_funny", "hilarious"),
+    "sarcasm": ("not_sarcastic", "general", "twisted_meaning", "very_twisted"),
+    "offensive": ("not_offensive", "slight", "very_offensive", "hateful_offensive"),
+    "motivational": ("not_motivational", "motivational"),
+}
+
+
+class DataError(ValueError):
+    """The data folder cannot be used as it is; the message says what to fix."""
+
+
+@dataclass
+class MemeSet:
+    """Memes that passed the checks: paths, captions, label indices, and auxiliary targets."""
+
+    root: Path
+    names: list[str]
+    captions: list[str]
+    labels: np.ndarray
+    aux: dict[str, np.ndarray]
+    skipped: list[tuple[str, str]]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def image_paths(self) -> list[Path]:
+        return [self.root / "images" / n for n in self.names]
+
+
+def load_memes(data_dir: str | Path, check_images: bool = True) -> MemeSet:
+    """Read and validate a Memotion-layout folder.
+
+    Missing columns, unknown labels and an empty folder stop with a `DataError`; rows whose image
+    is missing or unreadable are skipped and listed in `skipped` as (image_name, reason).
+    Auxiliary targets are -1 where blank or unknown.
+    """
+    root = Path(data_dir)
+    csv = root / "labels.csv"
+    if not csv.is_file():
+        raise DataError(
+            f"{root} has no labels.csv (expected the Memotion layout: labels.csv + images/)"
+        )
+    try:
+        df = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError as err:
+        raise DataError(f"{csv} is empty") from err
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if "text_corrected" not in df.columns and "text_ocr" not in df.columns:
+        missing.append("text_corrected (or text_ocr)")
+    if missing:
+        raise DataError(f"{csv} lacks the column(s): {', '.join(missing)}")
+    if df.empty:
+        raise DataError(f"{csv} has no rows")
+    labels = df["overall_sentiment"].str.strip()
+    unknown = sorted(set(labels) - set(LABELS))
+    if unknown:
+        raise DataError(
+            f"{csv}: unknown overall_sentiment value(s) {unknown}; expected one of {list(LABELS)}"
+        )
+    captions = _captions(df)
+    keep, skipped = [], []
+    for i, name in enumerate(df["image_name"]):
+        reason = _image_problem(root / "images" / name) if check_images else None
+        if reason:
+            skipped.append((name, reason))
+        else:
+            keep.append(i)
+    if not keep:
+        raise DataError(
+            f"none of the {len(df)} rows of {csv} has a readable image in {root / 'images'}"
+        )
+    index = {label: i for i, label in enumerate(LABELS)}
+    return MemeSet(
+        root=root,
+        names=[df["image_name"].iloc[i] for i in keep],
+        captions=[captions[i] for i in keep],
+        labels=np.array([index[labels.iloc[i]] for i in keep], dtype=np.int64),
+        aux={k: _aux(df, k, levels)[keep] for k, levels in AUX_LEVELS.items()},
+        skipped=skipped,
+    )
+
+
+def _captions(df: pd.DataFrame) -> list[str]:
+    corrected = (
+        df["text_corrected"] if "text_corrected" in df.columns else pd.Series([""] * len(df))
+    )
+    ocr = df["text_ocr"] if "text_ocr" in df.columns else pd.Series([""] * len(df))
+    return [(c if c.strip() else o).strip() for c, o in zip(corrected, ocr, strict=True)]
+
+
+def _aux(df: pd.DataFrame, column: str, levels: tuple[str, ...]) -> np.ndarray:
+    if column not in df.columns:
+        return np.full(len(df), -1, dtype=np.int64)
+    index = {v: i for i, v in enumerate(levels)}
+    return np.array([index.get(v.strip(), -1) for v in df[column]], dtype=np.int64)
+
+
+def _image_problem(path: Path) -> str | None:
+    if not path.is_file():
+        return "image file missing"
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except Exception as err:  # noqa: BLE001 - Pillow raises many types for broken files
+        return f"unreadable image ({type(err).__name__}: {err})"
+    return None
+
+
+@dataclass
+class Split:
+    """Indices into a `MemeSet` for training, validation (early stopping, tuning) and test."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def save(self, path: Path, names: list[str]) -> None:
+        path.write_text(
+            json.dumps({k: [names[i] for i in getattr(self, k)] for k in ("train", "val", "test")})
+        )
+
+
+def stratified_split(labels: np.ndarray, val: float, test: float, seed: int) -> Split:
+    """A stratified train / validation / test split, the same for the same seed."""
+    idx = np.arange(len(labels))
+    _, counts = np.unique(labels, return_counts=True)
+    strat = labels if counts.min() >= 3 else None
+    rest, test_idx = train_test_split(idx, test_size=test, stratify=strat, random_state=seed)
+    strat_rest = labels[rest] if strat is not None else None
+    train_idx, val_idx = train_test_split(
+        rest, test_size=val / (1 - test), stratify=strat_rest, random_state=seed
+    )
+    return Split(np.sort(train_idx), np.sort(val_idx), np.sort(test_idx))

@@ -1,0 +1,101 @@
+"""python -m train.evaluate --model DIR --data DIR --json FILE: score a model on labelled memes.
+
+Runs the full prediction path (`memesent.Predictor`: image decoding, backbones, head) on every
+readable meme of a Memotion-layout folder, or on one part of a training run's `split.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import classification_report
+from tqdm import tqdm
+
+from memesent import LABELS, LABELS3, Predictor
+from memesent.checkpoint import CheckpointError
+
+from .data import DataError, load_memes
+from .metrics import TO3_INDEX, collapse_probs, evaluate_probs
+from .report import plot_confusions
+
+
+def evaluate(
+    predictor: Predictor, data_dir: Path, names: list[str] | None = None, batch_size: int = 32
+) -> dict:
+    """Metrics of `predictor` on the memes of `data_dir` (only `names` when given)."""
+    memes = load_memes(data_dir)
+    keep = np.arange(len(memes))
+    if names is not None:
+        wanted = set(names)
+        keep = np.array([i for i, n in enumerate(memes.names) if n in wanted], dtype=np.int64)
+        if len(keep) == 0:
+            raise DataError(f"none of the {len(wanted)} listed memes is in {data_dir}")
+    paths, captions = memes.image_paths, memes.captions
+    probs = []
+    for start in tqdm(range(0, len(keep), batch_size), desc="evaluating", unit="batch"):
+        idx = keep[start : start + batch_size]
+        results = predictor.predict_batch([paths[i] for i in idx], [captions[i] for i in idx])
+        probs.extend([r.probs[label] for label in LABELS] for r in results)
+    metrics = evaluate_probs(memes.labels[keep], np.array(probs))
+    metrics["skipped"] = [{"image": n, "reason": r} for n, r in memes.skipped]
+    metrics["report_3"] = classification_report(
+        TO3_INDEX[memes.labels[keep]],
+        collapse_probs(np.array(probs)).argmax(1),
+        labels=[0, 1, 2],
+        target_names=list(LABELS3),
+        digits=3,
+        zero_division=0,
+    )
+    metrics["report_5"] = classification_report(
+        memes.labels[keep],
+        np.array(probs).argmax(1),
+        labels=list(range(len(LABELS))),
+        target_names=list(LABELS),
+        digits=3,
+        zero_division=0,
+    )
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m train.evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", type=Path, default=None, help="model folder (default: shipped model)")
+    p.add_argument("--data", type=Path, required=True, help="folder with labels.csv and images/")
+    p.add_argument("--json", type=Path, required=True, help="where to write the metrics")
+    p.add_argument(
+        "--split", type=Path, default=None, help="a split.json written by python -m train"
+    )
+    p.add_argument(
+        "--part",
+        choices=("train", "val", "test"),
+        default="test",
+        help="which part of --split to score (default: test)",
+    )
+    a = p.parse_args(argv)
+    try:
+        names = json.loads(a.split.read_text())[a.part] if a.split else None
+        metrics = evaluate(Predictor.load(a.model), a.data, names)
+    except (DataError, CheckpointError, OSError, KeyError, json.JSONDecodeError) as err:
+        print(f"python -m train.evaluate: {err}", file=sys.stderr)
+        return 2
+    a.json.parent.mkdir(parents=True, exist_ok=True)
+    a.json.write_text(json.dumps(metrics, indent=2) + "\n")
+    plot_confusions(
+        metrics, a.json.with_suffix(".confusion.png"), f"{a.data.name}, {metrics['n']} memes"
+    )
+    print(metrics["report_3"])
+    print(metrics["report_5"])
+    print(f"wrote {a.json} and {a.json.with_suffix('.confusion.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Frozen-backbone features, computed once and cached on disk.
+
+A cache file is named by a digest of the backbone's spec and of every input (caption text, image
+file bytes), so a second run with other head settings, or on the same memes in another order of
+experiments, reuses it, while any change to the backbone, preprocessing or data makes a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from memesent.backbones import ImageEncoder, TextEncoder
+from memesent.images import load_image
+
+
+def _digest(spec: dict, keys: Sequence[str]) -> str:
+    h = hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
+    for k in keys:
+        h.update(k.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()[:20]
+
+
+def _file_sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _cached(
+    path: Path,
+    n: int,
+    batch: int,
+    compute: Callable[[int, int], torch.Tensor],
+    desc: str,
+    order: Sequence[int] | None = None,
+) -> torch.Tensor:
+    """Load `path`, or compute rows [a, b) batch by batch and save them; `order[j]` is the row
+    that the j-th computed feature belongs to, when computing in another order than the input's."""
+    if path.is_file():
+        return load_file(str(path))["features"]
+    chunks = []
+    with tqdm(total=n, desc=desc, unit="meme") as bar:
+        for start in range(0, n, batch):
+            chunks.append(compute(start, min(start + batch, n)))
+            bar.update(len(chunks[-1]))
+    features = torch.cat(chunks).float()
+    if order is not None:
+        features = features[torch.argsort(torch.as_tensor(order))]
+    features = features.contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({"features": features}, str(tmp))
+    tmp.replace(path)
+    return features
+
+
+def text_features(
+    encoder: TextEncoder, captions: Sequence[str], cache_dir: Path, batch: int = 64
+) -> torch.Tensor:
+    """Pooled caption features, (len(captions), dim), from the cache when present."""
+    spec = {"kind": "text", **encoder.spec.to_dict()}
+    path = Path(cache_dir) / f"text-{encoder.spec.name}-{_digest(spec, captions)}.safetensors"
+    # Captions of similar length share a batch, so little padding is computed.
+    order = sorted(range(len(captions)), key=lambda i: len(captions[i]))
+    by_length = [captions[i] for i in order]
+    return _cached(
+        path,
+        len(captions),
+        batch,
+        lambda a, b: encoder.encode(by_length[a:b]),
+        "text features",
+        order,
+    )
+
+
+def image_features(
+    encoder: ImageEncoder,
+    paths: Sequence[Path],
+    cache_dir: Path,
+    batch: int = 32,
+    flip: bool = False,
+) -> torch.Tensor:
+    """Pooled picture features, (len(paths), dim); `flip` mirrors each picture first
+    (the mirrored copies serve as training-time augmentation)."""
+    spec = {"kind": "image", "flip": flip, **encoder.spec.to_dict()}
+    keys = [_file_sha1(Path(p)) for p in paths]
+    name = f"image-{encoder.spec.name}{'-flip' if flip else ''}-{_digest(spec, keys)}.safetensors"
+
+    def compute(a: int, b: int) -> torch.Tensor:
+        x = torch.stack([encoder.preprocess(load_image(p)) for p in paths[a:b]])
+        with torch.inference_mode():
+            return encoder(x.flip(-1) if flip else x)
+
+    desc = "image features (mirrored)" if flip else "image features"
+    return _cached(Path(cache_dir) / name, len(paths), batch, compute, desc)
