@@ -1,12 +1,22 @@
 """memesent: the sentiment of a meme from its picture and caption, and why.
 
-from memesent import Predictor
-p = Predictor.load()
-p.predict("meme.jpg", "one does not simply").probs
+    from memesent import Predictor
+    p = Predictor.load()
+    p.predict("meme.jpg", "one does not simply").probs
+    p.explain("meme.jpg", "one does not simply").words
 """
 
 from .labels import LABELS, LABELS3
 from .predictor import Prediction, Predictor
 
-__all__ = ["LABELS", "LABELS3", "Prediction", "Predictor"]
+__all__ = ["LABELS", "LABELS3", "Explanation", "Prediction", "Predictor"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    # Explanation lives with Captum, which is slow to import: load it on first use only.
+    if name == "Explanation":
+        from .explain import Explanation
+
+        return Explanation
+    raise AttributeError(f"module 'memesent' has no attribute {name!r}")

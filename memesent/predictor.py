@@ -88,7 +88,7 @@ class Predictor:
         out: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             pics = [load_image(im) for im in images[start : start + batch_size]]
-            texts = [_caption(c) for c in captions[start : start + batch_size]]
+            texts = [clean_caption(c) for c in captions[start : start + batch_size]]
             logp = self.head(self.text_encoder.encode(texts), self.image_encoder.encode(pics))
             out.extend(_prediction(row) for row in logp.exp())
         return out
@@ -109,7 +109,8 @@ class Predictor:
         return explain(self, image, caption, target)
 
 
-def _caption(caption: str | None) -> str:
+def clean_caption(caption: str | None) -> str:
+    """The caption as the model reads it: surrounding white space removed, None as ""."""
     if caption is None:
         return ""
     if not isinstance(caption, str):

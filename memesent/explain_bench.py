@@ -1,0 +1,257 @@
+"""Faithfulness and speed of `memesent.explain` on labelled memes (Memotion layout).
+
+    python -m memesent.explain_bench --model DIR --data DIR [--n 200] [--json FILE] [--threads N]
+
+For `--n` memes drawn with a fixed seed, each explained toward its predicted level:
+- words: delete (from the caption string) the 3 words with the highest scores, or 3 random words
+  (captions of fewer than 4 words are skipped), and re-predict;
+- picture: grey out (RGB 128, in the original picture, before preprocessing) the 20% of pixels
+  with the most heat, or the hottest 20% of a random 7x7 map resized like Grad-CAM's (random
+  blobs of the same area and smoothness: the matched control), and re-predict; the same area
+  scattered over single random pixels is reported too, for reference.
+It reports the mean drop of the explained level's probability for each, random deletions averaged
+over 5 draws per meme. Speed: median seconds of `predict` and `explain` on one 500x500 meme with
+a 20-word caption, alternated in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .checkpoint import DEFAULT_MODEL_DIR
+from .explain import heat_map
+from .images import load_image
+from .predictor import Predictor
+
+SEED = 0
+DRAWS = 5
+TOP_WORDS = 3
+MIN_WORDS = TOP_WORDS + 1
+GREY_FRACTION = 0.2
+GRID = 7
+SPEED_RUNS = 15
+SPEED_CAPTION = (
+    "when you finish the group project at three in the morning "
+    "and your teammate says he never got the email"
+)
+
+
+def read_memes(data: Path, n: int) -> list[tuple[str, str]]:
+    """`n` (image name, caption) pairs with an image on disk, drawn with `SEED`.
+
+    The caption is `text_corrected`, or `text_ocr` where that is blank (as in training).
+    """
+    with open(data / "labels.csv", newline="", encoding="utf-8") as handle:
+        rows = [
+            (
+                row["image_name"],
+                (row.get("text_corrected") or "").strip() or (row.get("text_ocr") or "").strip(),
+            )
+            for row in csv.DictReader(handle)
+        ]
+    rows = [r for r in rows if (data / "images" / r[0]).is_file()]
+    return random.Random(SEED).sample(rows, min(n, len(rows)))
+
+
+def without(words: Sequence[str], drop: Sequence[int]) -> str:
+    """The caption with the words at the positions `drop` removed."""
+    gone = set(drop)
+    return " ".join(w for i, w in enumerate(words) if i not in gone)
+
+
+def greyed(picture: Image.Image, heat: np.ndarray) -> Image.Image:
+    """`picture` with its `GREY_FRACTION` hottest pixels under `heat` set to mid grey."""
+    k = round(GREY_FRACTION * heat.size)
+    hottest = np.argpartition(heat.ravel(), heat.size - k)[heat.size - k :]
+    pixels = np.array(picture)
+    pixels.reshape(-1, 3)[hottest] = 128
+    return Image.fromarray(pixels)
+
+
+def score_meme(
+    predictor: Predictor, picture: Image.Image, caption: str, rng: np.random.Generator
+) -> dict:
+    """One meme's drops in the explained level's probability, top-scored vs random deletions."""
+    e = predictor.explain(picture, caption)
+    words = [w for w, _ in e.words]
+    size = e.heatmap.shape
+    blobs = [heat_map(torch.from_numpy(rng.random((1, 1, GRID, GRID))), size) for _ in range(DRAWS)]
+    scattered = [rng.random(size) for _ in range(DRAWS)]
+    images = [greyed(picture, h) for h in [e.heatmap, *blobs, *scattered]]
+    captions = [caption] * len(images)
+    word_check = len(words) >= MIN_WORDS
+    if word_check:
+        top = sorted(range(len(words)), key=lambda i: -e.words[i][1])[:TOP_WORDS]
+        draws = [rng.choice(len(words), TOP_WORDS, replace=False).tolist() for _ in range(DRAWS)]
+        captions += [without(words, drop) for drop in [top, *draws]]
+        images += [picture] * (1 + DRAWS)
+    base = e.probs[e.target]
+    drops = [base - r.probs[e.target] for r in predictor.predict_batch(images, captions)]
+    row = {
+        "target": e.target,
+        "prob": base,
+        "words": len(words),
+        "cold_heat_map": bool(e.heatmap.max() == 0),
+        "grey_top_drop": drops[0],
+        "grey_blobs_drop": statistics.fmean(drops[1 : 1 + DRAWS]),
+        "grey_scattered_drop": statistics.fmean(drops[1 + DRAWS : 1 + 2 * DRAWS]),
+    }
+    if word_check:
+        row["word_top_drop"] = drops[1 + 2 * DRAWS]
+        row["word_random_drop"] = statistics.fmean(drops[2 + 2 * DRAWS :])
+    return row
+
+
+def faithfulness(predictor: Predictor, data: Path, n: int, log: bool = True) -> list[dict]:
+    """`score_meme` on `n` memes of `data`."""
+    rng = np.random.default_rng(SEED)
+    rows = []
+    for i, (name, caption) in enumerate(read_memes(data, n)):
+        picture = load_image(data / "images" / name)
+        rows.append({"image": name, **score_meme(predictor, picture, caption, rng)})
+        if log and (i + 1) % 20 == 0:
+            print(f"{i + 1} memes", file=sys.stderr, flush=True)
+    return rows
+
+
+def speed(predictor: Predictor, picture: Image.Image) -> dict:
+    """Median seconds of `predict` and `explain` on `picture` squeezed to 500x500, 20 words."""
+    meme = picture.resize((500, 500))
+    runs: dict[str, list[float]] = {"predict": [], "explain": []}
+    for i in range(SPEED_RUNS + 1):
+        for name, call in (("predict", predictor.predict), ("explain", predictor.explain)):
+            start = time.perf_counter()
+            call(meme, SPEED_CAPTION)
+            if i:  # the first round warms up
+                runs[name].append(time.perf_counter() - start)
+    out = {f"{name}_median_s": statistics.median(t) for name, t in runs.items()}
+    out["ratio"] = out["explain_median_s"] / out["predict_median_s"]
+    out["runs"], out["torch_threads"] = SPEED_RUNS, torch.get_num_threads()
+    out["load_average"] = os.getloadavg()[0]
+    return out
+
+
+CHECKS = {  # name: (top-drop key, random-drop key, what is compared)
+    "words": ("word_top_drop", "word_random_drop", "delete the 3 top-scored words / 3 random"),
+    "picture": ("grey_top_drop", "grey_blobs_drop", "grey the hottest 20% / random 20% blobs"),
+    "picture, scattered": (
+        "grey_top_drop",
+        "grey_scattered_drop",
+        "grey the hottest 20% / random 20% of pixels, scattered",
+    ),
+}
+
+
+def summary(rows: list[dict]) -> dict:
+    """Per check: memes used, mean drops, their ratio, and how often the top drop is larger."""
+    out = {}
+    for check, (top_key, random_key, _) in CHECKS.items():
+        used = [r for r in rows if top_key in r]
+        top = statistics.fmean(r[top_key] for r in used)
+        rand = statistics.fmean(r[random_key] for r in used)
+        out[check] = {
+            "memes": len(used),
+            "top_drop": top,
+            "random_drop": rand,
+            "ratio": top / rand if rand > 0 else None,  # no ratio when random deletions help
+            "top_larger": sum(r[top_key] > r[random_key] for r in used) / len(used),
+        }
+    return out
+
+
+def table(s: dict, t: dict) -> str:
+    """The summary and speed as markdown tables, each criterion of the issue marked met or not."""
+    w, g = s["words"], s["picture"]
+    met = {
+        "words": w["top_drop"] > 0 and w["top_drop"] >= 2 * w["random_drop"],
+        "picture": g["top_drop"] > g["random_drop"],
+        "explain": t["explain_median_s"] <= 1.0,
+        "ratio": t["ratio"] <= 10,
+    }
+    criteria = {"words": "top >= 2x random", "picture": "top > random", "picture, scattered": ""}
+    lines = [
+        "| check (top / random) | memes | drop, top | drop, random | ratio | top larger "
+        "| criterion | met |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for check, (_, _, what) in CHECKS.items():
+        c = s[check]
+        ratio = "n/a" if c["ratio"] is None else f"{c['ratio']:.2f}"
+        lines.append(
+            f"| {what} | {c['memes']} | {c['top_drop']:.4f} | {c['random_drop']:.4f} "
+            f"| {ratio} | {c['top_larger']:.0%} | {criteria[check]} "
+            f"| {_yes(met[check]) if check in met else ''} |"
+        )
+    lines += [
+        "",
+        f"| 500x500 meme, 20-word caption: median of {t['runs']} runs "
+        f"(torch threads: {t['torch_threads']}, load average {t['load_average']:.1f}) "
+        "| seconds | criterion | met |",
+        "|---|---:|---|---|",
+        f"| predict | {t['predict_median_s']:.3f} | | |",
+        f"| explain | {t['explain_median_s']:.3f} | <= 1.0 s | {_yes(met['explain'])} |",
+        f"| explain / predict | {t['ratio']:.1f}x | <= 10x | {_yes(met['ratio'])} |",
+    ]
+    return "\n".join(lines)
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m memesent.explain_bench",
+        description="Deletion faithfulness of explain's word scores and heat maps, and its speed.",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL_DIR,
+        help="model folder (default: the shipped model)",
+    )
+    parser.add_argument(
+        "--data", type=Path, required=True, help="Memotion-layout folder: labels.csv + images/"
+    )
+    parser.add_argument("--n", type=int, default=200, help="memes to draw (default 200)")
+    parser.add_argument("--json", type=Path, help="also write the summary and per-meme results")
+    parser.add_argument(
+        "--threads", type=int, help=f"torch threads (default: {torch.get_num_threads()} here)"
+    )
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    predictor = Predictor.load(args.model)
+    rows = faithfulness(predictor, args.data, args.n)
+    timing = speed(predictor, load_image(args.data / "images" / rows[0]["image"]))
+    s = summary(rows)
+    cold = sum(r["cold_heat_map"] for r in rows)
+    print(
+        f"{len(rows)} memes from {args.data} (seed {SEED}), model {args.model}: drops of the "
+        f"explained (predicted) level's probability; random deletions averaged over {DRAWS} draws "
+        f"per meme; captions under {MIN_WORDS} words skipped for the word check; {cold} heat maps "
+        "all zero\n"
+    )
+    print(table(s, timing))
+    if args.json:
+        args.json.write_text(
+            json.dumps({"summary": s, "speed": timing, "memes": rows}, indent=1), encoding="utf-8"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
