@@ -97,9 +97,14 @@ def test_every_image_mode(predictor, mode):
 
 
 def test_animated_gif_uses_first_frame(predictor):
-    first = predictor.predict(photo("chelsea", (64, 64)), "x")
+    gif = Image.open(io.BytesIO(_modes()["animated GIF"]))
+    frames = []
+    for i in range(2):
+        gif.seek(i)
+        frames.append(gif.convert("RGB"))
     animated = predictor.predict(_modes()["animated GIF"], "x")
-    assert animated.probs == pytest.approx(first.probs, abs=0.05)
+    assert animated.probs == pytest.approx(predictor.predict(frames[0], "x").probs, abs=1e-6)
+    assert animated.probs != pytest.approx(predictor.predict(frames[1], "x").probs, abs=1e-3)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2000, 40), (40, 2000)])

@@ -1,0 +1,198 @@
+"""python -m memesent.bench: speed and memory of the default pipeline against the write-up's.
+
+One process, one run: load the shipped model, time `predict` on one meme (500x500, 20-word
+caption) and batched scoring, `explain` and OCR, read the peak resident memory, then build the
+write-up's pipeline (bert-base-uncased + torchvision resnet18, random weights: speed does not
+depend on them) under the same fusion head and time the same calls on the same inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from .backbones import IMAGE_SPECS, TEXT_SPECS, load_image_encoder, load_text_encoder
+from .fusion import FusionConfig
+from .model import MemeHead, ModelConfig
+from .predictor import Predictor
+
+CAPTION = (
+    "when you finally finish the project at three in the morning and "
+    "realise you never saved a single file"
+)
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+
+
+def sample_meme(seed: int = 0, size: int = 500) -> Image.Image:
+    """A 500x500 meme: a smooth colour field with a white outlined caption, top and bottom."""
+    g = torch.Generator().manual_seed(seed)
+    field = torch.nn.functional.interpolate(
+        torch.rand(1, 3, 8, 8, generator=g), size=(size, size), mode="bicubic"
+    )
+    arr = (field[0].clamp(0, 1).permute(1, 2, 0) * 255).byte().numpy()
+    img = Image.fromarray(arr)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(str(FONT), 34) if FONT.is_file() else ImageFont.load_default(34)
+    words = CAPTION.upper().split()
+    for text, y in ((" ".join(words[:6]), 20), (" ".join(words[6:12]), size - 60)):
+        w = draw.textlength(text, font=font)
+        draw.text(
+            ((size - w) / 2, y), text, font=font, fill="white", stroke_width=3, stroke_fill="black"
+        )
+    return img
+
+
+def timed(fn: Callable[[], object], repeats: int, warmup: int = 2) -> list[float]:
+    """Wall-clock seconds of `repeats` calls of `fn`, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def p95(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=20)[-1] if len(xs) >= 2 else xs[0]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_scoring(
+    p: Predictor,
+    meme: Image.Image,
+    memes: list[Image.Image],
+    captions: list[str],
+    batch_size: int,
+    repeats: int,
+) -> dict:
+    single = timed(lambda: p.predict(meme, CAPTION), repeats)
+    start = time.perf_counter()
+    p.predict_batch(memes, captions, batch_size=batch_size)
+    batch_seconds = time.perf_counter() - start
+    return {
+        "predict_ms_median": 1000 * statistics.median(single),
+        "predict_ms_p95": 1000 * p95(single),
+        "throughput": len(memes) / batch_seconds,
+    }
+
+
+def writeup_predictor() -> Predictor:
+    """bert-base-uncased + resnet18 architectures (random weights) under the same kind of head."""
+    text, image = TEXT_SPECS["bert-base-uncased"], IMAGE_SPECS["resnet18"]
+    config = ModelConfig(
+        text=text, image=image, fusion=FusionConfig(text_dim=text.dim, image_dim=image.dim)
+    )
+    return Predictor(
+        MemeHead(config).eval(),
+        load_text_encoder(text.name, pretrained=False),
+        load_image_encoder(image.name, pretrained=False),
+    )
+
+
+def run(n: int, batch_size: int, repeats: int, model: Path | None) -> dict:
+    meme = sample_meme()
+    distinct = [sample_meme(seed=i) for i in range(8)]
+    memes = [distinct[i % len(distinct)] for i in range(n)]
+    captions = [CAPTION] * n
+    start = time.perf_counter()
+    default = Predictor.load(model)
+    load_s = time.perf_counter() - start
+    d = measure_scoring(default, meme, memes, captions, batch_size, repeats)
+    explain = timed(lambda: default.explain(meme, CAPTION), max(5, repeats // 4), warmup=1)
+    rss = peak_rss_mb()
+    ocr_ms = _ocr_ms(meme, max(5, repeats // 4))
+    w = measure_scoring(writeup_predictor(), meme, memes, captions, batch_size, repeats)
+    return {
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
+        f"torch threads, torch {torch.__version__}",
+        "memes_batched": n,
+        "batch_size": batch_size,
+        "load_s": load_s,
+        "predict_ms_median": d["predict_ms_median"],
+        "predict_ms_p95": d["predict_ms_p95"],
+        "throughput_default": d["throughput"],
+        "explain_ms_median": 1000 * statistics.median(explain),
+        "ocr_ms_median": ocr_ms,
+        "peak_rss_mb": rss,
+        "writeup_predict_ms_median": w["predict_ms_median"],
+        "writeup_predict_ms_p95": w["predict_ms_p95"],
+        "throughput_writeup": w["throughput"],
+        "speedup_single": w["predict_ms_median"] / d["predict_ms_median"],
+        "speedup_batch": d["throughput"] / w["throughput"],
+    }
+
+
+def _ocr_ms(meme: Image.Image, repeats: int) -> float | None:
+    from .ocr import OCRError, extract_caption
+
+    try:
+        return 1000 * statistics.median(timed(lambda: extract_caption(meme), repeats, warmup=1))
+    except OCRError:
+        return None
+
+
+def table(r: dict) -> str:
+    ocr = "n/a (no tesseract)" if r["ocr_ms_median"] is None else f"{r['ocr_ms_median']:.0f} ms"
+    rows = [
+        (
+            "predict, one meme: median / p95",
+            f"{r['predict_ms_median']:.0f} / {r['predict_ms_p95']:.0f} ms",
+            f"{r['writeup_predict_ms_median']:.0f} / {r['writeup_predict_ms_p95']:.0f} ms",
+            f"{r['speedup_single']:.1f}x",
+        ),
+        (
+            f"batched scoring ({r['memes_batched']} memes, batch {r['batch_size']})",
+            f"{r['throughput_default']:.1f} memes/s",
+            f"{r['throughput_writeup']:.1f} memes/s",
+            f"{r['speedup_batch']:.1f}x",
+        ),
+        ("explain, one meme: median", f"{r['explain_ms_median']:.0f} ms", "", ""),
+        ("OCR, one meme: median", ocr, "", ""),
+        ("model load", f"{r['load_s']:.1f} s", "", ""),
+        ("peak memory (loaded, batch scored, explained)", f"{r['peak_rss_mb']:.0f} MB", "", ""),
+    ]
+    lines = [
+        "| measure | default (MiniLM + EfficientNet-Lite0) | write-up (BERT-base + ResNet18) "
+        "| write-up time / default time |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines) + f"\n\nMachine: {r['machine']}."
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m memesent.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--n", type=int, default=256, help="memes scored in the batched run")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--repeats", type=int, default=30, help="timed single-meme calls")
+    p.add_argument("--model", type=Path, default=None, help="model folder (default: shipped)")
+    p.add_argument("--json", type=Path, default=None)
+    a = p.parse_args(argv)
+    result = run(a.n, a.batch_size, a.repeats, a.model)
+    print(table(result))
+    if a.json:
+        a.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
