@@ -1,0 +1,191 @@
+"""Benchmark caption OCR on a folder in the MultiOFF layout (`labels.csv` with `image_name` and
+`sentence`, pictures in `images/`).
+
+For every meme it runs plain `pytesseract.image_to_string` and `memesent.ocr.extract_caption`
+side by side, times both, and scores word recall and word precision against the transcription
+(bag-of-words overlap after normalising case, punctuation, clitics such as `n't` and spacing),
+micro-averaged over the folder. Tesseract is limited to one thread (`OMP_THREAD_LIMIT=1`) so that
+the timings compare like with like and do not depend on the number of cores. Besides wall-clock
+seconds it reports CPU seconds (this process plus the tesseract processes it waited for), which
+stay comparable when other work shares the machine.
+
+    python -m memesent.ocr_bench DIR [--json FILE] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import statistics
+import sys
+import time
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
+_CLITIC = re.compile(r"\s+(n't|'s|'m|'re|'ll|'ve|'d)\b", re.IGNORECASE)
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def normalise_words(text: str) -> list[str]:
+    """Words of `text` for comparison: lower case, tokenised clitics re-attached (`do n't` and
+    `don't` both become `dont`), apostrophes dropped, any other punctuation treated as space."""
+    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
+    text = _CLITIC.sub(r"\1", text).replace("'", "")
+    return _NOT_WORD.sub(" ", text).split()
+
+
+def overlap(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
+    """Number of words the two bags share: the sum over words of the smaller count."""
+    return sum((Counter(reference) & Counter(hypothesis)).values())
+
+
+@dataclass
+class Tally:
+    """Running totals for one OCR method over a folder."""
+
+    matched: int = 0
+    reference_words: int = 0
+    hypothesis_words: int = 0
+    seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
+
+    def add(self, reference: list[str], hypothesis: list[str], seconds: float, cpu: float) -> None:
+        self.matched += overlap(reference, hypothesis)
+        self.reference_words += len(reference)
+        self.hypothesis_words += len(hypothesis)
+        self.seconds.append(seconds)
+        self.cpu_seconds.append(cpu)
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.reference_words if self.reference_words else 0.0
+
+    @property
+    def precision(self) -> float:
+        return self.matched / self.hypothesis_words if self.hypothesis_words else 0.0
+
+    def summary(self) -> dict[str, float]:
+        return {
+            "word_recall": round(self.recall, 4),
+            "word_precision": round(self.precision, 4),
+            "median_seconds": round(statistics.median(self.seconds), 3),
+            "mean_seconds": round(statistics.fmean(self.seconds), 3),
+            "median_cpu_seconds": round(statistics.median(self.cpu_seconds), 3),
+            "memes": len(self.seconds),
+        }
+
+
+def read_labels(folder: Path) -> list[tuple[str, str]]:
+    """(image name, transcription) pairs from `folder/labels.csv`."""
+    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
+        return [(row["image_name"], row["sentence"]) for row in csv.DictReader(handle)]
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and of the child processes it has waited for (children only
+    where the `resource` module exists, i.e. not on Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return time.process_time()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def _methods() -> dict[str, Callable[[Image.Image], str]]:
+    import pytesseract
+
+    from memesent.ocr import extract_caption
+
+    return {
+        "plain image_to_string": pytesseract.image_to_string,
+        "memesent.ocr.extract_caption": lambda image: extract_caption(image, timeout=60.0).text,
+    }
+
+
+def run(folder: Path, limit: int | None = None, log: bool = True) -> dict:
+    """Score every method on `folder`; returns the summary and the per-meme results."""
+    from memesent.images import load_image
+
+    methods = _methods()
+    tallies = {name: Tally() for name in methods}
+    per_meme = []
+    for index, (name, sentence) in enumerate(read_labels(folder)[:limit]):
+        image = load_image(folder / "images" / name)
+        reference = normalise_words(sentence)
+        row: dict = {"image": name}
+        for method, ocr in methods.items():
+            start, cpu_start = time.perf_counter(), _cpu_seconds()
+            text = ocr(image)
+            seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
+            hypothesis = normalise_words(text)
+            tallies[method].add(reference, hypothesis, seconds, cpu)
+            row[method] = {
+                "text": text,
+                "seconds": round(seconds, 3),
+                "cpu_seconds": round(cpu, 3),
+                "matched": overlap(reference, hypothesis),
+                "reference_words": len(reference),
+                "hypothesis_words": len(hypothesis),
+            }
+        per_meme.append(row)
+        if log:
+            print(f"{index + 1:4d} {name}", file=sys.stderr, flush=True)
+    summary = {method: tally.summary() for method, tally in tallies.items()}
+    return {"folder": str(folder), "summary": summary, "memes": per_meme}
+
+
+def table(summary: dict[str, dict[str, float]]) -> str:
+    """The summary as a markdown table."""
+    header = (
+        "| method | word recall | word precision | median s / meme | mean s / meme "
+        "| median CPU s / meme |"
+    )
+    lines = [header, "|---|---:|---:|---:|---:|---:|"]
+    for method, s in summary.items():
+        lines.append(
+            f"| {method} | {s['word_recall']:.3f} | {s['word_precision']:.3f} "
+            f"| {s['median_seconds']:.2f} | {s['mean_seconds']:.2f} "
+            f"| {s['median_cpu_seconds']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m memesent.ocr_bench",
+        description="Word recall, word precision and time per meme of caption OCR "
+        "(plain pytesseract vs memesent.ocr) on a MultiOFF-layout folder.",
+    )
+    parser.add_argument("folder", type=Path, help="folder with labels.csv and images/")
+    parser.add_argument("--json", type=Path, help="also write the summary and per-meme results")
+    parser.add_argument("--limit", type=int, help="only the first N memes")
+    args = parser.parse_args(argv)
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    result = run(args.folder, args.limit)
+    n = len(result["memes"])
+    print(
+        f"{n} memes in {args.folder}; recall and precision micro-averaged over all words; "
+        "tesseract limited to one thread (OMP_THREAD_LIMIT=1)\n"
+    )
+    print(table(result["summary"]))
+    plain, ours = result["summary"].values()
+    wall = ours["median_seconds"] / plain["median_seconds"]
+    cpu = ours["median_cpu_seconds"] / plain["median_cpu_seconds"]
+    print(f"\nmedian time, extract_caption / plain: {wall:.2f}x wall clock, {cpu:.2f}x CPU")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
