@@ -1,0 +1,243 @@
+"""memesent's Gradio app: a meme in, its sentiment and the reasons out; also the Space's entry.
+
+    python app.py [--host H] [--port P] [--model DIR]     # or: gradio app.py (reloads on edits)
+
+The page calls the functions of `memesent.service`; so do the named API endpoints `/ocr`,
+`/predict` and `/explain`. The model loads once, before the server starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import functools
+import json
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import gradio as gr
+
+from memesent import service
+from memesent.checkpoint import DEFAULT_MODEL_DIR
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
+MAX_FILE_SIZE = "10mb"  # uploads; memes are rarely over 1 MB
+UPLOAD_CLEANUP = (3600, 86400)  # seconds: every hour, delete uploads older than a day
+QUEUE_SIZE = 64  # waiting requests; more get "queue full" rather than waiting minutes
+CONCURRENCY = 2  # events running at once, for 2 cores; the model's events share one slot
+Fn = TypeVar("Fn", bound=Callable[..., Any])
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="memesent's web app and API (Gradio).")
+    parser.add_argument(
+        "--host", help="address to serve on (default: $GRADIO_SERVER_NAME, else 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, help="port (default: $GRADIO_SERVER_PORT, else 7860 or the next free)"
+    )
+    parser.add_argument(
+        "--model", type=Path, default=DEFAULT_MODEL_DIR, help="model folder (default: shipped)"
+    )
+    return parser.parse_args(argv)
+
+
+def user_errors(fn: Fn) -> Fn:
+    """Show `service.InputError`s to the person as a `gr.Error`; the app keeps serving."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except service.InputError as err:
+            raise gr.Error(str(err), print_exception=False) from err
+
+    return wrapper  # type: ignore[return-value]
+
+
+def image_path(payload: Mapping[str, Any] | None) -> str | None:
+    """The server-side path of an uploaded image.
+
+    The events take Gradio's raw file payload (`preprocess=False`), so that memesent, not
+    Gradio's image preprocessing, opens the file and explains what is wrong with a bad one.
+    """
+    return None if payload is None else payload.get("path")
+
+
+def examples() -> list[list[str]]:
+    """[image path, caption] for each example meme drawn by `assets/examples/make_examples.py`."""
+    manifest = json.loads((EXAMPLES_DIR / "examples.json").read_text())
+    return [[str(EXAMPLES_DIR / item["file"]), item["caption"]] for item in manifest]
+
+
+def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
+    """The page and its API, on top of one loaded `MemeService`."""
+
+    @user_errors
+    def read_caption(image: Mapping | None) -> tuple[str, str]:
+        """Read a meme's caption with OCR (returns "" when there is none or OCR is missing)."""
+        guess = service.read_caption(image_path(image))
+        return guess.caption, guess.note
+
+    def read_caption_on_upload(image: Mapping | None, enabled: bool) -> tuple[Any, str]:
+        return read_caption(image) if enabled else (gr.skip(), "")
+
+    @user_errors
+    def predict(image: Mapping | None, caption: str) -> tuple[dict, dict]:
+        """Sentiment of a meme: the five levels' probabilities and the three-way summary."""
+        return memes.predict(image_path(image), caption)
+
+    @user_errors
+    def explain(image: Mapping | None, caption: str) -> tuple[Any, list, dict]:
+        """Why: heat map over the meme, the caption's word scores, caption vs picture shares."""
+        view = memes.explain(image_path(image), caption)
+        return view.overlay, view.words, view.modality
+
+    def analyze(image: Mapping | None, caption: str) -> tuple:
+        return (*predict(image, caption), *explain(image, caption))
+
+    def show(text: str) -> str:
+        return text
+
+    with gr.Blocks(title="memesent: meme sentiment", delete_cache=UPLOAD_CLEANUP) as demo:
+        gr.Markdown(f"# memesent: what does this meme feel?\n{service.model_summary(model_dir)}")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=300):
+                image = gr.Image(
+                    type="filepath",
+                    sources=["upload", "clipboard"],
+                    label="Meme",
+                    height=340,
+                    elem_id="meme",
+                )
+                caption = gr.Textbox(
+                    label="Caption",
+                    lines=2,
+                    max_length=service.MAX_CAPTION_CHARS,
+                    placeholder="The meme's text: read from the picture on upload, or type it",
+                    elem_id="caption",
+                )
+                note = gr.Markdown(elem_id="ocr-note")
+                auto_ocr = gr.Checkbox(True, label="Read the caption from the picture on upload")
+                with gr.Row():
+                    ocr_button = gr.Button("Read caption again", size="md", elem_id="read-caption")
+                    analyze_button = gr.Button(
+                        "Analyze", variant="primary", size="md", elem_id="analyze"
+                    )
+            with gr.Column(scale=3, min_width=300):
+                with gr.Row(equal_height=False):
+                    with gr.Column(min_width=260):
+                        levels = gr.Label(
+                            label="Sentiment, five levels", num_top_classes=5, elem_id="levels"
+                        )
+                        summary = gr.Label(
+                            label="Summary: negative / neutral / positive", elem_id="summary"
+                        )
+                    with gr.Column(min_width=260):
+                        overlay = gr.Image(
+                            label="Where the picture drove the answer",
+                            interactive=False,
+                            height=260,
+                            elem_id="overlay",
+                        )
+                        words = gr.HighlightedText(
+                            label="Caption words: toward (+) or away from (-) the answer",
+                            show_legend=True,
+                            elem_id="words",
+                        )
+                        shares = gr.Label(
+                            label="Share of the answer: caption (text) vs picture (image)",
+                            show_heading=False,
+                            elem_id="shares",
+                        )
+        results = [levels, summary, overlay, words, shares]
+        gr.Examples(
+            examples(),
+            inputs=[image, caption],
+            outputs=results,
+            fn=analyze,
+            cache_examples=True,
+            cache_mode="lazy",
+            preprocess=False,
+            label="Example memes (made by the project from free sample photos)",
+        )
+        with gr.Accordion("Model card", open=False, elem_id="model-card"):
+            gr.Markdown(service.model_card(model_dir))
+
+        # OCR's note reaches the page through a State, so that `/ocr` returns just the caption.
+        ocr_note = gr.State("")
+        quietly = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+        image.upload(lambda: (None,) * len(results) + ("",), None, [*results, note], **quietly)
+        image.upload(
+            read_caption_on_upload,
+            [image, auto_ocr],
+            [caption, ocr_note],
+            preprocess=False,
+            concurrency_id="ocr",
+            api_visibility="private",
+        ).then(show, ocr_note, note, **quietly)
+        ocr_button.click(
+            read_caption,
+            image,
+            [caption, ocr_note],
+            api_name="ocr",
+            preprocess=False,
+            concurrency_id="ocr",
+        ).then(show, ocr_note, note, **quietly)
+        gr.on(
+            [analyze_button.click, caption.submit],
+            predict,
+            [image, caption],
+            [levels, summary],
+            api_name="predict",
+            preprocess=False,
+            concurrency_id="model",
+            concurrency_limit=1,
+        ).success(
+            explain,
+            [image, caption],
+            [overlay, words, shares],
+            api_name="explain",
+            preprocess=False,
+            concurrency_id="model",
+            concurrency_limit=1,
+        )
+    return demo
+
+
+def start_service(model_dir: Path) -> service.MemeService:
+    """Load the model once and warm it up in the background while the server starts."""
+    # Cached example outputs go to a fresh folder per run: Gradio keys its cache by component id
+    # only, so a folder kept from an earlier run could show another model's answers.
+    if "GRADIO_EXAMPLES_CACHE" not in os.environ:
+        cache = tempfile.mkdtemp(prefix="memesent-examples-")
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        os.environ["GRADIO_EXAMPLES_CACHE"] = cache
+    memes = service.MemeService.load(model_dir)
+    threading.Thread(target=memes.warm_up, daemon=True).start()
+    return memes
+
+
+def launch(demo: gr.Blocks, args: argparse.Namespace) -> None:
+    """Serve `demo` with a queue sized for a 2-core machine and an upload size limit."""
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE).launch(
+        server_name=args.host,
+        server_port=args.port,
+        max_file_size=MAX_FILE_SIZE,
+        allowed_paths=[str(EXAMPLES_DIR)],
+    )
+
+
+if __name__ == "__main__":
+    # Tesseract's own threads would compete with the model for the same few cores.
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+    args = parse_args()
+    if gr.NO_RELOAD:  # `gradio app.py` re-runs this file on every edit; the model loads once
+        memes = start_service(args.model)
+    demo = build_demo(memes, args.model)
+    launch(demo, args)

@@ -1,0 +1,180 @@
+"""How fast the app is: cold start of `python app.py`, then `/predict` and `/explain` latency.
+
+    python -m memesent.app_bench [--json FILE] [--calls N] [--model DIR]
+
+Cold start runs from launching `python app.py` until its page answers HTTP 200. Latencies are
+measured through `gradio_client` (upload included) on an example meme, after two warm-up calls,
+and reported as medians. `AppServer` is also what the app's tests use to launch it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app.py"
+EXAMPLE = ROOT / "assets" / "examples" / "rocket.jpg"
+EXAMPLE_CAPTION = "FINALLY PASSED MY EXAM TO THE MOON"
+TARGETS = {"cold start": 20.0, "/predict median": 0.3, "/explain median": 1.5}  # seconds
+WARM_UP_CALLS = 2
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AppServer:
+    """`python app.py` in a subprocess on a free local port. Its log, uploads and cached examples
+    go to a temporary folder of its own, deleted when it stops.
+
+    `env` entries are added to (or, when None, removed from) this process's environment.
+    """
+
+    def __init__(self, *args: str, env: Mapping[str, str | None] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.args = [sys.executable, str(APP), "--port", str(self.port), *args]
+        self.folder = Path(tempfile.mkdtemp(prefix="memesent-app-"))
+        self.log = self.folder / "app.log"
+        self.env = {
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "HF_HUB_OFFLINE": "1",
+            "GRADIO_TEMP_DIR": str(self.folder / "uploads"),
+            "GRADIO_EXAMPLES_CACHE": str(self.folder / "examples"),
+            **(env or {}),
+        }
+        self.process: subprocess.Popen | None = None
+        self.start_seconds = float("nan")
+
+    def start(self, timeout: float = 120.0) -> float:
+        """Launch the app and wait until its page answers; return the seconds that took."""
+        env = {**os.environ, **self.env}
+        for key in [k for k, v in env.items() if v is None]:
+            del env[key]
+        started = time.perf_counter()
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        while time.perf_counter() - started < timeout:
+            if self.process.poll() is not None:
+                tail = self.tail()
+                self.stop()
+                raise RuntimeError(f"app.py exited with {self.process.returncode}:\n{tail}")
+            if _answers(self.url):
+                self.start_seconds = time.perf_counter() - started
+                return self.start_seconds
+            time.sleep(0.1)
+        tail = self.tail()
+        self.stop()
+        raise TimeoutError(f"app.py did not answer within {timeout:.0f} s:\n{tail}")
+
+    def stop(self) -> None:
+        """Terminate the app (kill it if it does not stop within 10 s); delete its files."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def tail(self, chars: int = 3000) -> str:
+        """The end of the app's output, for error messages."""
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def __enter__(self) -> AppServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def median_seconds(call: Callable[[], object], calls: int) -> float:
+    """Median wall time of `calls` runs of `call`, after `WARM_UP_CALLS` untimed ones."""
+    for _ in range(WARM_UP_CALLS):
+        call()
+    times = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def run(calls: int = 20, model: Path | None = None) -> dict[str, float]:
+    """Start the app cold, time it, then time the two model endpoints; seconds by measure."""
+    from gradio_client import Client, handle_file
+
+    with AppServer(*(["--model", str(model)] if model else [])) as server:
+        results = {"cold start": server.start_seconds}
+        client = Client(server.url, verbose=False)
+        for endpoint in ("/predict", "/explain"):
+            results[f"{endpoint} median"] = median_seconds(
+                lambda e=endpoint: client.predict(
+                    handle_file(str(EXAMPLE)), EXAMPLE_CAPTION, api_name=e
+                ),
+                calls,
+            )
+        client.close()
+    return results
+
+
+def table(results: Mapping[str, float], calls: int) -> str:
+    """Markdown table of the measures against the targets."""
+    rows = ["| measure | seconds | target | ok |", "| --- | ---: | ---: | --- |"]
+    for name, seconds in results.items():
+        target = TARGETS[name]
+        rows.append(
+            f"| {name} | {seconds:.3f} | ≤ {target:g} | {'yes' if seconds <= target else 'NO'} |"
+        )
+    note = f"medians over {calls} calls each through gradio_client, example meme {EXAMPLE.name}"
+    return "\n".join([*rows, "", note])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--calls", type=int, default=20, help="timed calls per endpoint")
+    parser.add_argument("--model", type=Path, help="model folder (default: the shipped one)")
+    args = parser.parse_args(argv)
+    results = run(args.calls, args.model)
+    print(table(results, args.calls))
+    if args.json:
+        args.json.write_text(json.dumps({"calls": args.calls, "seconds": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""The page in a real browser: Debian's Chromium driven by Playwright (never `playwright install`).
+
+Uploads an example meme, waits for the OCR caption, edits it, analyses, and checks the label,
+the overlay and the highlighted words; analyses an edited caption again in the same page; then
+looks at the page at a phone's width. Screenshots go to each test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from memesent.app_bench import ROOT, AppServer
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+ROCKET = ROOT / "assets" / "examples" / "rocket.jpg"
+EDITED_CAPTION = "I FINALLY PASSED MY EXAM"
+SECOND_CAPTION = "THE EXAM WAS A DISASTER"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 60_000  # generous: the machine running the tests may be busy
+
+
+@pytest.fixture(scope="module")
+def app() -> Iterator[AppServer]:
+    with AppServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[playwright.Browser]:
+    with playwright.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(app: AppServer, browser: playwright.Browser) -> Iterator[playwright.Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(app.url)
+    tab.wait_for_selector("#meme input[type=file]", state="attached")
+    yield tab
+    context.close()
+
+
+def caption_box(page: playwright.Page) -> playwright.Locator:
+    return page.locator("#caption textarea")
+
+
+@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
+def test_upload_ocr_edit_analyze(page: playwright.Page, tmp_path: Path) -> None:
+    assert "not yet evaluated" in page.inner_text("body") or "macro-F1" in page.inner_text("body")
+    page.locator("#meme input[type=file]").set_input_files(ROCKET)
+    page.wait_for_function("document.querySelector('#caption textarea').value.trim().length > 0")
+    assert "EXAM" in caption_box(page).input_value().upper()
+
+    caption_box(page).fill(EDITED_CAPTION)
+    page.click("#analyze")
+    page.wait_for_selector("#words .score-token")
+    page.wait_for_function(
+        "document.querySelector('#overlay img')?.complete"
+        " && document.querySelector('#overlay img').naturalWidth > 0"
+    )
+    levels = page.locator("#levels").inner_text()
+    assert any(label in levels for label in ("very_negative", "negative", "neutral", "positive"))
+    assert "%" in page.locator("#summary").inner_text()
+    assert page.locator("#words .score-token").all_inner_texts() == EDITED_CAPTION.split()
+    shares = page.locator("#shares").inner_text()
+    assert "text" in shares and "image" in shares
+    page.screenshot(path=tmp_path / "desktop.png", full_page=True)
+
+    page.evaluate("window.sameDocument = true")  # a reload would forget this
+    caption_box(page).fill(SECOND_CAPTION)
+    caption_box(page).press("Shift+Enter")
+    page.wait_for_function(
+        "words => [...document.querySelectorAll('#words .score-token')]"
+        ".map(t => t.innerText.trim()).join(' ') === words",
+        arg=SECOND_CAPTION,
+    )
+    assert page.evaluate("window.sameDocument")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(500)
+    page.screenshot(path=tmp_path / "phone.png", full_page=True)
+    meme, levels_box = page.locator("#meme").bounding_box(), page.locator("#levels").bounding_box()
+    assert meme and levels_box
+    assert levels_box["y"] >= meme["y"] + meme["height"], "results should stack under the meme"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, "no sideways scrolling"
+
+
+def test_example_memes_show_cached_answers(page: playwright.Page, tmp_path: Path) -> None:
+    caption = "MONDAY MORNING THIRD CUP AND STILL TIRED"
+    page.get_by_text(caption).first.click()
+    page.wait_for_selector("#words .score-token")
+    assert caption_box(page).input_value() == caption
+    assert page.locator("#words .score-token").all_inner_texts() == caption.split()
+    assert page.locator("#overlay img").count() == 1
+    page.screenshot(path=tmp_path / "example.png")
+
+
+def test_bad_file_gets_a_message(page: playwright.Page, tmp_path: Path) -> None:
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"not a picture at all\n" * 10)
+    page.locator("#meme input[type=file]").set_input_files(bad)
+    toast = page.get_by_text("This file is not a picture memesent can read")
+    toast.wait_for()
+    page.screenshot(path=tmp_path / "bad_file.png")
