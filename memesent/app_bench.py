@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 
+from .bench import timed
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
 EXAMPLE = ROOT / "assets" / "examples" / "rocket.jpg"
@@ -124,14 +126,7 @@ def _answers(url: str) -> bool:
 
 def median_seconds(call: Callable[[], object], calls: int) -> float:
     """Median wall time of `calls` runs of `call`, after `WARM_UP_CALLS` untimed ones."""
-    for _ in range(WARM_UP_CALLS):
-        call()
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return statistics.median(timed(call, calls, WARM_UP_CALLS))
 
 
 def run(calls: int = 20, model: Path | None = None) -> dict[str, float]:

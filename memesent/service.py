@@ -193,9 +193,10 @@ def model_summary(model_dir: str | Path | None = None) -> str:
     return (
         "memesent guesses the overall sentiment of a meme from its picture and its caption, on "
         f"the five levels of Memotion 7k ({', '.join(LABELS)}), and shows why. It was trained on "
-        "Memotion 7k's English memes, so it knows English meme humour of around 2020; it does "
-        "not read other languages, does not judge whether a meme is offensive or true, and is "
-        f"often wrong: sarcasm is hard. {_quality(model_dir)} "
+        "Memotion 7k's English memes of 2018-2019; it does not read other languages and does "
+        "not judge whether a meme is offensive or true. Memotion's sentiment labels are so noisy "
+        "that no model we measured beats chance by much, so read its answer as a weak hint and "
+        f"look at the reasons. {_quality(model_dir)} "
         "See the [model card](#model-card) for its training and limits."
     )
 

@@ -64,3 +64,35 @@ def test_writeup_pair_builds_without_download():
 def test_unknown_backbone_is_named():
     with pytest.raises(BackboneError, match="unknown image backbone 'vgg'"):
         load_image_encoder("vgg")
+
+
+def test_cpu_rewrites_compute_the_same_function(image_encoder):
+    """Folded batch norms and channels-last padding leave a backbone's outputs as they were."""
+    import copy
+
+    import timm
+    from torchvision.models import resnet18
+
+    from memesent.backbones import _lite0_state_dict, _resnet_features
+    from memesent.optimize import optimize_for_cpu
+
+    plain = timm.create_model("tf_efficientnet_lite0").eval()
+    plain.load_state_dict(_lite0_state_dict(plain.state_dict()))
+    x = image_encoder.preprocess(photo("astronaut"))[None]
+    with torch.inference_mode():
+        assert torch.allclose(image_encoder.classify(x), plain(x), atol=1e-4)
+        assert torch.allclose(image_encoder(x), plain.forward_features(x).mean((2, 3)), atol=1e-4)
+
+    torch.manual_seed(0)
+    reference = resnet18().eval()
+    for bn in (m for m in reference.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.normal_()
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.data.normal_()
+        bn.bias.data.normal_()
+    fast = copy.deepcopy(reference)
+    optimize_for_cpu(fast, 224)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    with torch.inference_mode():
+        want = _resnet_features(reference, x)
+        assert torch.allclose(_resnet_features(fast, x), want, atol=1e-4 * want.abs().max())

@@ -1,4 +1,4 @@
-"""End-to-end training on a small drawn data set whose sentiment the caption or the picture carries."""
+"""End-to-end training on a small drawn data set: the caption or the picture carries the mood."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import draw_meme, photo
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
-from helpers import draw_meme, photo
 from memesent import LABELS, Predictor
 from train.__main__ import main as train_main
 from train.__main__ import parse_args
@@ -272,13 +272,13 @@ def _folder(tmp_path: Path, header: str, *lines: str) -> Path:
 
 def test_unknown_label_is_named(tmp_path):
     root = _folder(tmp_path, "image_name,text_corrected,overall_sentiment", "a.png,hi,meh")
-    with pytest.raises(DataError, match="unknown overall_sentiment value.*'meh'"):
+    with pytest.raises(DataError, match=r"unknown overall_sentiment value.*'meh'"):
         load_memes(root)
 
 
 def test_missing_column_is_named(tmp_path):
     root = _folder(tmp_path, "image_name,text_corrected", "a.png,hi")
-    with pytest.raises(DataError, match="lacks the column.*overall_sentiment"):
+    with pytest.raises(DataError, match=r"lacks the column.*overall_sentiment"):
         load_memes(root)
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 from memesent.backbones import IMAGE_SPECS, TEXT_SPECS
@@ -29,10 +30,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--dropout", type=float, default=d.dropout)
     p.add_argument("--members", type=int, default=d.members, help="ensemble size (seeds)")
     p.add_argument(
-        "--no-prior-tuning",
-        dest="tune_priors",
-        action="store_false",
-        help="keep the trained class priors instead of tuning them on validation",
+        "--tune-priors",
+        action="store_true",
+        help="shift the negative and neutral priors to maximise validation macro-F1",
     )
     p.add_argument("--epochs", type=int, default=h.epochs)
     p.add_argument("--patience", type=int, default=h.patience)
@@ -62,32 +62,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         0 < a.val_fraction < 1 and 0 < a.test_fraction < 1 and a.val_fraction + a.test_fraction < 1
     ):
         p.error("--val-fraction and --test-fraction must be in (0, 1) and sum to less than 1")
-    head = HeadSettings(
-        epochs=a.epochs,
-        patience=a.patience,
-        lr=a.lr,
-        weight_decay=a.weight_decay,
-        batch_size=a.batch_size,
-        balance=a.balance,
-        aux_weight=a.aux_weight,
-        flip=a.flip,
-    )
-    return TrainConfig(
-        data=a.data,
-        out=a.out,
-        cache=a.cache,
-        text_backbone=a.text_backbone,
-        image_backbone=a.image_backbone,
-        fusion=a.fusion,
-        hidden=a.hidden,
-        dropout=a.dropout,
-        members=a.members,
-        tune_priors=a.tune_priors,
-        head=head,
-        seed=a.seed,
-        val_fraction=a.val_fraction,
-        test_fraction=a.test_fraction,
-    )
+    args = vars(a)
+    head = HeadSettings(**{f.name: args.pop(f.name) for f in fields(HeadSettings)})
+    return TrainConfig(head=head, **args)
 
 
 def main(argv: list[str] | None = None) -> int:

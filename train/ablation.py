@@ -42,34 +42,38 @@ class Variant:
 
 
 def variants() -> list[Variant]:
-    """The write-up's recipe, then one added step per row, then the controls."""
+    """The write-up's recipe, steps added one at a time up to the shipped recipe (the defaults of
+    `python -m train`), steps tried on top of it, then the controls."""
     plain = HeadSettings(balance="none", flip=False)
-    rows = [Variant("write-up recipe: concat fusion, plain cross-entropy", "concat", head=plain)]
-    rows.append(
-        replace(rows[-1], name="+ class-weighted loss (sqrt)", head=replace(plain, balance="sqrt"))
+    writeup = Variant("write-up recipe: concat fusion, plain cross-entropy", "concat", head=plain)
+    weighted = replace(
+        writeup, name="+ class-weighted loss (sqrt)", head=replace(plain, balance="sqrt")
     )
-    rows.append(replace(rows[-1], name="+ gated fusion", fusion="gated"))
-    rows.append(
+    gated = replace(weighted, name="+ gated fusion", fusion="gated")
+    d = TrainConfig(Path(), Path())
+    shipped = Variant(
+        "+ mirrored-image augmentation = shipped recipe", d.fusion, d.members, d.tune_priors, d.head
+    )
+    tuned = replace(shipped, name="shipped + priors tuned on validation", tune=True)
+    return [
+        writeup,
+        weighted,
+        gated,
+        shipped,
         replace(
-            rows[-1], name="+ mirrored-image augmentation", head=replace(rows[-1].head, flip=True)
-        )
-    )
-    rows.append(
+            shipped,
+            name="shipped + auxiliary labels (weight 0.3)",
+            head=replace(shipped.head, aux_weight=0.3),
+        ),
+        tuned,
+        replace(shipped, name="shipped + ensemble of 5 seeds", members=5),
+        replace(tuned, name="shipped + priors tuned + ensemble of 5 seeds", members=5),
+        replace(shipped, name="control: shipped recipe, text only", modality="text"),
+        replace(shipped, name="control: shipped recipe, image only", modality="image"),
         replace(
-            rows[-1],
-            name="+ auxiliary labels (weight 0.3)",
-            head=replace(rows[-1].head, aux_weight=0.3),
-        )
-    )
-    rows.append(
-        replace(rows[-2], name="+ priors tuned on validation (no auxiliary labels)", tune=True)
-    )
-    rows.append(replace(rows[-1], name="+ ensemble of 5 seeds", members=5))
-    final = rows[-1]
-    rows.append(replace(final, name="control: text only", modality="text"))
-    rows.append(replace(final, name="control: image only", modality="image"))
-    rows.append(replace(final, name="control: shuffled training labels", shuffle_labels=True))
-    return rows
+            shipped, name="control: shipped recipe, shuffled training labels", shuffle_labels=True
+        ),
+    ]
 
 
 def _blank(feats: Features, modality: str) -> Features:

@@ -19,6 +19,10 @@ from tqdm import tqdm
 from memesent.backbones import ImageEncoder, TextEncoder
 from memesent.images import load_image
 
+# Bumped whenever the code computing features changes in a way that moves a float, so that cached
+# features always match what the current code computes.
+FEATURES_VERSION = 2
+
 
 def _digest(spec: dict, keys: Sequence[str]) -> str:
     h = hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
@@ -64,7 +68,7 @@ def text_features(
     encoder: TextEncoder, captions: Sequence[str], cache_dir: Path, batch: int = 64
 ) -> torch.Tensor:
     """Pooled caption features, (len(captions), dim), from the cache when present."""
-    spec = {"kind": "text", **encoder.spec.to_dict()}
+    spec = {"kind": "text", "version": FEATURES_VERSION, **encoder.spec.to_dict()}
     path = Path(cache_dir) / f"text-{encoder.spec.name}-{_digest(spec, captions)}.safetensors"
     # Captions of similar length share a batch, so little padding is computed.
     order = sorted(range(len(captions)), key=lambda i: len(captions[i]))
@@ -88,14 +92,12 @@ def image_features(
 ) -> torch.Tensor:
     """Pooled picture features, (len(paths), dim); `flip` mirrors each picture first
     (the mirrored copies serve as training-time augmentation)."""
-    spec = {"kind": "image", "flip": flip, **encoder.spec.to_dict()}
+    spec = {"kind": "image", "flip": flip, "version": FEATURES_VERSION, **encoder.spec.to_dict()}
     keys = [_file_sha1(Path(p)) for p in paths]
     name = f"image-{encoder.spec.name}{'-flip' if flip else ''}-{_digest(spec, keys)}.safetensors"
 
     def compute(a: int, b: int) -> torch.Tensor:
-        x = torch.stack([encoder.preprocess(load_image(p)) for p in paths[a:b]])
-        with torch.inference_mode():
-            return encoder(x.flip(-1) if flip else x)
+        return encoder.encode([load_image(p) for p in paths[a:b]], mirror=flip)
 
     desc = "image features (mirrored)" if flip else "image features"
     return _cached(Path(cache_dir) / name, len(paths), batch, compute, desc)

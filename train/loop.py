@@ -204,6 +204,7 @@ def fit_head(
 
 
 def _fit_head(config, feats, labels, aux, train_idx, val_idx, settings, seed, tune):
+    torch.manual_seed(seed)  # the initial weights depend on the seed alone
     head = MemeHead(config)
     head.set_feature_stats(feats.text[train_idx], feats.image[train_idx])
     histories = [

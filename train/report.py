@@ -101,18 +101,29 @@ def model_card(cfg: TrainConfig, metrics: dict) -> str:
         for name, acc, mf1, neg, neu, pos in rows
     )
     h = cfg.head
+    members = (
+        "one network"
+        if cfg.members == 1
+        else f"an ensemble of {cfg.members} networks trained with different seeds, "
+        "probabilities averaged"
+    )
+    priors = (
+        f"class priors tuned on the validation split for macro-F1 (log-prior shifts "
+        f"{metrics['logit_bias']})"
+        if cfg.tune_priors
+        else "class priors as trained"
+    )
     return f"""# memesent fusion head — model card
 
 A small fusion network that reads the sentiment of a meme from its picture and its caption, on
-five levels ({", ".join(LABELS)}), collapsed to negative / neutral / positive for scoring.
+five levels ({", ".join(LABELS)}), collapsed to negative / neutral / positive
+for scoring.
 
 ## Model
 - Text: `{cfg.text_backbone}` (frozen, mean-pooled caption vector).
 - Image: `{cfg.image_backbone}`, ImageNet-trained (frozen, pooled last feature map).
-- Head: `{cfg.fusion}` fusion, hidden size {cfg.hidden}, dropout {cfg.dropout}; an ensemble of
-  {cfg.members} members trained with different seeds, probabilities averaged; class priors
-  {"tuned on the validation split for macro-F1" if cfg.tune_priors else "as trained"}
-  (log-prior shifts {metrics["logit_bias"]}).
+- Head: `{cfg.fusion}` fusion, hidden size {cfg.hidden}, dropout {cfg.dropout}; {members};
+  {priors}.
 - Training: Adam (lr {h.lr}, weight decay {h.weight_decay}), cross-entropy on the five levels with
   `{h.balance}` class weights, batch {h.batch_size}, up to {h.epochs} epochs with early stopping on
   validation macro-F1 (patience {h.patience}); auxiliary-label weight {h.aux_weight};

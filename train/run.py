@@ -38,8 +38,8 @@ class TrainConfig:
     fusion: str = "gated"
     hidden: int = 256
     dropout: float = 0.3
-    members: int = 5
-    tune_priors: bool = True
+    members: int = 1
+    tune_priors: bool = False
     head: HeadSettings = field(default_factory=HeadSettings)
     seed: int = 0
     val_fraction: float = 0.15
