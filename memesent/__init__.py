@@ -1,9 +1,9 @@
 """memesent: the sentiment of a meme from its picture and caption, and why.
 
-    from memesent import Predictor
-    p = Predictor.load()
-    p.predict("meme.jpg", "one does not simply").probs
-    p.explain("meme.jpg", "one does not simply").words
+from memesent import Predictor
+p = Predictor.load()
+p.predict("meme.jpg", "one does not simply").probs
+p.explain("meme.jpg", "one does not simply").words
 """
 
 from .labels import LABELS, LABELS3
