@@ -1,9 +1,7 @@
 """memesent: the sentiment of a meme from its picture and caption, and why.
 
-from memesent import Predictor
-p = Predictor.load()
-p.predict("meme.jpg", "one does not simply").probs
-p.explain("meme.jpg", "one does not simply").words
+`Predictor.load()` gives the shipped model; `.predict(image, caption)` scores a meme and
+`.explain(image, caption)` says which regions, words and modality drove the answer.
 """
 
 from .labels import LABELS, LABELS3

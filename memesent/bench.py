@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -65,6 +66,17 @@ def timed(fn: Callable[[], object], repeats: int, warmup: int = 2) -> list[float
 
 def p95(xs: list[float]) -> float:
     return statistics.quantiles(xs, n=20)[-1] if len(xs) >= 2 else xs[0]
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def peak_rss_mb() -> float:
@@ -141,8 +153,8 @@ def run(n: int, batch_size: int, repeats: int, model: Path | None) -> dict:
     d, w = single["default"], single["writeup"]
     t_default, t_writeup = max(batch_default), max(batch_writeup)
     return {
-        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} "
-        f"torch threads, torch {torch.__version__}",
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch "
+        f"threads, torch {torch.__version__}",
         "memes_batched": n,
         "batch_size": batch_size,
         "load_s": load_s,

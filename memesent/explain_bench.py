@@ -49,8 +49,9 @@ SPEED_CAPTION = (
 )
 
 
-def read_memes(data: Path, n: int) -> list[tuple[str, str]]:
-    """`n` (image name, caption) pairs with an image on disk, drawn with `SEED`.
+def read_memes(data: Path, n: int, names: set[str] | None = None) -> list[tuple[str, str]]:
+    """`n` (image name, caption) pairs with an image on disk (and among `names`, if given),
+    drawn with `SEED`.
 
     The caption is `text_corrected`, or `text_ocr` where that is blank (as in training).
     """
@@ -62,7 +63,9 @@ def read_memes(data: Path, n: int) -> list[tuple[str, str]]:
             )
             for row in csv.DictReader(handle)
         ]
-    rows = [r for r in rows if (data / "images" / r[0]).is_file()]
+    rows = [
+        r for r in rows if (data / "images" / r[0]).is_file() and (names is None or r[0] in names)
+    ]
     return random.Random(SEED).sample(rows, min(n, len(rows)))
 
 
@@ -115,11 +118,13 @@ def score_meme(
     return row
 
 
-def faithfulness(predictor: Predictor, data: Path, n: int, log: bool = True) -> list[dict]:
-    """`score_meme` on `n` memes of `data`."""
+def faithfulness(
+    predictor: Predictor, data: Path, n: int, names: set[str] | None = None, log: bool = True
+) -> list[dict]:
+    """`score_meme` on `n` memes of `data` (among `names`, if given)."""
     rng = np.random.default_rng(SEED)
     rows = []
-    for i, (name, caption) in enumerate(read_memes(data, n)):
+    for i, (name, caption) in enumerate(read_memes(data, n, names)):
         picture = load_image(data / "images" / name)
         rows.append({"image": name, **score_meme(predictor, picture, caption, rng)})
         if log and (i + 1) % 20 == 0:
@@ -227,6 +232,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--data", type=Path, required=True, help="Memotion-layout folder: labels.csv + images/"
     )
     parser.add_argument("--n", type=int, default=200, help="memes to draw (default 200)")
+    parser.add_argument(
+        "--split",
+        type=Path,
+        help="draw only from the test part of this split.json (default: the model folder's "
+        "split.json when there is one, so that the memes are ones the model never trained on)",
+    )
     parser.add_argument("--json", type=Path, help="also write the summary and per-meme results")
     parser.add_argument(
         "--threads", type=int, help=f"torch threads (default: {torch.get_num_threads()} here)"
@@ -235,12 +246,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     predictor = Predictor.load(args.model)
-    rows = faithfulness(predictor, args.data, args.n)
+    split = args.split or args.model / "split.json"
+    names = set(json.loads(split.read_text())["test"]) if split.is_file() else None
+    rows = faithfulness(predictor, args.data, args.n, names)
     timing = speed(predictor, load_image(args.data / "images" / rows[0]["image"]))
     s = summary(rows)
     cold = sum(r["cold_heat_map"] for r in rows)
     print(
-        f"{len(rows)} memes from {args.data} (seed {SEED}), model {args.model}: drops of the "
+        f"{len(rows)} memes from {args.data}"
+        f"{f' (test part of {split})' if names is not None else ''} (seed {SEED}), model "
+        f"{args.model}: drops of the "
         f"explained (predicted) level's probability; random deletions averaged over {DRAWS} draws "
         f"per meme; captions under {MIN_WORDS} words skipped for the word check; {cold} heat maps "
         "all zero\n"
