@@ -9,11 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import draw_meme, photo
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
 from memesent import LABELS, Predictor
+from memesent.backbones import load_text_encoder
 from train.__main__ import main as train_main
 from train.__main__ import parse_args
 from train.data import DataError, load_memes, stratified_split
@@ -298,3 +300,49 @@ def test_split_is_stratified_and_seeded():
     assert (np.abs(np.bincount(labels[a.test], minlength=5) - share) <= 1).all()
     c = stratified_split(labels, 0.15, 0.15, 1)
     assert not (a.test == c.test).all()
+
+
+def test_finetune_trains_only_the_top_layers_and_learns_captions(memes_dir, tmp_path):
+    from train.finetune import FinetuneSettings, finetune_fold
+    from train.finetune import main as finetune_main
+
+    memes = load_memes(memes_dir)
+    worded = np.array(
+        [i for i, n in enumerate(memes.names) if int(n.split("_")[1].split(".")[0]) % 2]
+    )
+    settings = FinetuneSettings(layers=1, epochs=4, lr=1e-4, head_lr=1e-2, batch_size=8)
+    model = finetune_fold(memes.captions, memes.labels, worded, worded, settings, seed=0)
+    fresh = load_text_encoder().state_dict()
+    tuned = model.encoder.state_dict()
+    changed = {
+        k.split(".")[3]
+        for k in fresh
+        if "encoder.layer." in k and not torch.equal(fresh[k], tuned[k])
+    }
+    assert changed == {"5"}  # MiniLM's six layers: only the top one moved
+    assert torch.equal(
+        fresh["model.embeddings.word_embeddings.weight"],
+        tuned["model.embeddings.word_embeddings.weight"],
+    )
+    probs = model.probs([memes.captions[i] for i in worded])
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
+    assert (probs.argmax(1) == memes.labels[worded]).mean() > 0.8
+
+    out = tmp_path / "finetune.json"
+    code = finetune_main(
+        [
+            "--data",
+            str(memes_dir),
+            "--layers",
+            "1",
+            "--epochs",
+            "1",
+            "--folds",
+            "2",
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0
+    row = json.loads(out.read_text())["row"]
+    assert 0.0 <= row["macro_f1_3"][0] <= 1.0 and row["variant"].startswith("text only")

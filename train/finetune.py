@@ -1,0 +1,159 @@
+"""python -m train.finetune --data DIR: does fine-tuning the top of the text encoder help?
+
+The write-up's future work proposes fine-tuning the text encoder instead of freezing it. This
+measures it with the ablation's protocol (`python -m train.ablation`: the memes outside the
+training run's test split, the same stratified folds and inner validation splits): per fold, the
+top `--layers` transformer layers of the text backbone and a linear layer over the five levels are
+trained with Adam and class-weighted cross-entropy on the captions, the epoch with the best inner
+validation macro-F1 is kept and scored on the fold. Compare it with the ablation's frozen
+"text only" row. It is an experiment, not part of `python -m train`: it did not help (README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from tqdm import tqdm
+
+from memesent.backbones import DEFAULT_TEXT, TextEncoder, load_text_encoder
+
+from .ablation import markdown, summarise
+from .data import load_memes, stratified_split
+from .loop import class_weights
+from .metrics import evaluate_probs, macro_f1_3
+from .run import TrainConfig
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """How the top of the text encoder is trained."""
+
+    layers: int = 2
+    epochs: int = 3
+    lr: float = 3e-5
+    head_lr: float = 1e-3
+    batch_size: int = 32
+    balance: str = "sqrt"
+
+
+class CaptionClassifier(torch.nn.Module):
+    """The text backbone, its top layers trainable, and a linear layer over the five levels."""
+
+    def __init__(self, encoder: TextEncoder, layers: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        for p in encoder.parameters():
+            p.requires_grad_(False)
+        for layer in encoder.model.encoder.layer[-layers:]:
+            for p in layer.parameters():
+                p.requires_grad_(True)
+        self.out = torch.nn.Sequential(torch.nn.Dropout(0.1), torch.nn.Linear(encoder.dim, 5))
+
+    def forward(self, captions: list[str]) -> torch.Tensor:
+        return self.out(self.encoder(**self.encoder.tokenize(captions)))
+
+    def trainable(self) -> list[torch.nn.Parameter]:
+        return [p for p in self.encoder.parameters() if p.requires_grad]
+
+    @torch.inference_mode()
+    def probs(self, captions: list[str], batch: int = 128) -> np.ndarray:
+        self.eval()
+        out = [self(captions[i : i + batch]).softmax(-1) for i in range(0, len(captions), batch)]
+        return torch.cat(out).numpy()
+
+
+def finetune_fold(
+    captions: list[str],
+    labels: np.ndarray,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    settings: FinetuneSettings,
+    seed: int,
+    text_backbone: str = DEFAULT_TEXT,
+) -> CaptionClassifier:
+    """A freshly loaded backbone fine-tuned on `train_idx`; the best epoch on `val_idx` kept."""
+    torch.manual_seed(seed)
+    model = CaptionClassifier(load_text_encoder(text_backbone), settings.layers)
+    opt = torch.optim.Adam(
+        [
+            {"params": model.trainable(), "lr": settings.lr},
+            {"params": model.out.parameters(), "lr": settings.head_lr},
+        ]
+    )
+    loss_fn = torch.nn.CrossEntropyLoss(weight=class_weights(labels[train_idx], settings.balance))
+    rng = np.random.default_rng(seed)
+    val_caps = [captions[i] for i in val_idx]
+    best, best_state = -1.0, None
+    for epoch in range(settings.epochs):
+        model.train()
+        order = rng.permutation(train_idx)
+        batches = range(0, len(order), settings.batch_size)
+        for start in tqdm(batches, desc=f"epoch {epoch + 1}", leave=False):
+            b = order[start : start + settings.batch_size]
+            loss = loss_fn(model([captions[i] for i in b]), torch.as_tensor(labels[b]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        score = macro_f1_3(labels[val_idx], model.probs(val_caps))
+        if score > best:
+            best = score
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    return model
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m train.finetune",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d = FinetuneSettings()
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--layers", type=int, default=d.layers, help="top layers to train")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, default=None, help="also write the row as JSON")
+    a = p.parse_args(argv)
+    settings = FinetuneSettings(layers=a.layers, epochs=a.epochs, lr=a.lr)
+    cfg = TrainConfig(data=a.data, out=Path(), seed=a.seed)
+    memes = load_memes(cfg.data)
+    split = stratified_split(memes.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    pool = np.sort(np.concatenate([split.train, split.val]))
+    labels = memes.labels
+    scores = []
+    kfold = StratifiedKFold(a.folds, shuffle=True, random_state=a.seed)
+    for k, (fit, held) in enumerate(kfold.split(pool, labels[pool])):
+        start = time.perf_counter()
+        fit, held = pool[fit], pool[held]
+        train_idx, val_idx = train_test_split(
+            fit, test_size=0.15, stratify=labels[fit], random_state=a.seed + k
+        )
+        model = finetune_fold(memes.captions, labels, train_idx, val_idx, settings, a.seed + k)
+        probs = model.probs([memes.captions[i] for i in held])
+        scores.append(evaluate_probs(labels[held], probs))
+        print(
+            f"fold {k + 1}/{a.folds}: macro-F1 {scores[-1]['macro_f1_3']:.3f} "
+            f"({time.perf_counter() - start:.0f} s)",
+            flush=True,
+        )
+    name = f"text only, top {settings.layers} of the text encoder's layers fine-tuned"
+    row = summarise(name, scores)
+    print(markdown([row]))
+    if a.json:
+        out = {"settings": asdict(settings), "folds": a.folds, "seed": a.seed, "row": row}
+        a.json.write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
