@@ -26,7 +26,7 @@ from memesent.backbones import DEFAULT_TEXT, TextEncoder, load_text_encoder
 
 from .ablation import markdown, summarise
 from .data import load_memes, stratified_split
-from .loop import class_weights
+from .loop import BALANCING, class_weights
 from .metrics import evaluate_probs, macro_f1_3
 from .run import TrainConfig
 
@@ -120,11 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--layers", type=int, default=d.layers, help="top layers to train")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--balance", choices=BALANCING, default=d.balance, help="class weights")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the row as JSON")
     a = p.parse_args(argv)
-    settings = FinetuneSettings(layers=a.layers, epochs=a.epochs, lr=a.lr)
+    settings = FinetuneSettings(layers=a.layers, epochs=a.epochs, lr=a.lr, balance=a.balance)
     cfg = TrainConfig(data=a.data, out=Path(), seed=a.seed)
     memes = load_memes(cfg.data)
     split = stratified_split(memes.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
@@ -146,7 +147,10 @@ def main(argv: list[str] | None = None) -> int:
             f"({time.perf_counter() - start:.0f} s)",
             flush=True,
         )
-    name = f"text only, top {settings.layers} of the text encoder's layers fine-tuned"
+    name = (
+        f"text only, top {settings.layers} text-encoder layers fine-tuned "
+        f"(lr {settings.lr:g}, {settings.balance} class weights)"
+    )
     row = summarise(name, scores)
     print(markdown([row]))
     if a.json:
