@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import random
 from pathlib import Path
@@ -212,6 +213,21 @@ def test_evaluate_json_is_complete_and_consistent(trained, memes_dir, tmp_path):
     assert target.with_suffix(".confusion.png").is_file()
 
 
+def test_evaluate_names_split_memes_it_cannot_find(trained, memes_dir, tmp_path, capsys):
+    out, _ = trained
+    test_names = json.loads((out / "split.json").read_text())["test"]
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"test": [*test_names, "ghost.png"]}))
+    target = tmp_path / "eval.json"
+    args = ["--model", str(out), "--data", str(memes_dir), "--json", str(target)]
+    assert evaluate_main([*args, "--split", str(split)]) == 0
+    m = json.loads(target.read_text())
+    assert m["missing"] == ["ghost.png"] and m["n"] == len(test_names)
+    assert "1 listed memes not in labels.csv" in capsys.readouterr().err
+    assert evaluate_main([*args, "--split", str(split), "--part", "val"]) == 2
+    assert "has no 'val' part" in capsys.readouterr().err
+
+
 def test_cache_is_reused_and_same_seed_same_weights(trained, memes_dir, tmp_path, monkeypatch):
     out, cache = trained
     before = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
@@ -254,16 +270,23 @@ def test_missing_and_broken_images_are_skipped(memes_dir, tmp_path):
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)
     rows = (memes_dir / "labels.csv").read_text().splitlines()
-    (root / "labels.csv").write_text("\n".join(rows[:7]) + "\n")
+    (root / "labels.csv").write_text("\n".join(rows[:8]) + "\n")
     for line in rows[1:5]:
         name = line.split(",")[0]
         (root / "images" / name).write_bytes((memes_dir / "images" / name).read_bytes())
     (root / "images" / rows[5].split(",")[0]).write_text("not a picture")
+    truncated = root / "images" / rows[7].split(",")[0]
+    jpeg = io.BytesIO()
+    Image.open(memes_dir / "images" / truncated.name).convert("RGB").save(jpeg, "JPEG")
+    truncated.write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
+    with Image.open(truncated) as header:
+        header.verify()  # a header check alone would let this one through
     memes = load_memes(root)
     assert len(memes) == 4
     reasons = dict(memes.skipped)
     assert reasons[rows[5].split(",")[0]].startswith("unreadable image")
     assert reasons[rows[6].split(",")[0]] == "image file missing"
+    assert reasons[truncated.name].startswith("unreadable image")
 
 
 def _folder(tmp_path: Path, header: str, *lines: str) -> Path:
@@ -300,6 +323,14 @@ def test_split_is_stratified_and_seeded():
     assert (np.abs(np.bincount(labels[a.test], minlength=5) - share) <= 1).all()
     c = stratified_split(labels, 0.15, 0.15, 1)
     assert not (a.test == c.test).all()
+
+
+def test_split_of_few_memes_falls_back_or_says_why():
+    few = stratified_split(np.repeat(np.arange(5), 3), 0.15, 0.15, 0)  # 3 test memes, 5 levels
+    parts = np.concatenate([few.train, few.val, few.test])
+    assert sorted(parts) == list(range(15)) and min(map(len, (few.train, few.val, few.test))) > 0
+    with pytest.raises(DataError, match="too few"):
+        stratified_split(np.array([2]), 0.15, 0.15, 0)
 
 
 def test_finetune_trains_only_the_top_layers_and_learns_captions(memes_dir, tmp_path):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from sklearn.model_selection import train_test_split
 
+from memesent.images import NotAnImageError, load_image
 from memesent.labels import LABELS
 
 REQUIRED = ("image_name", "overall_sentiment")
@@ -46,7 +46,7 @@ class MemeSet:
         return [self.root / "images" / n for n in self.names]
 
 
-def load_memes(data_dir: str | Path, check_images: bool = True) -> MemeSet:
+def load_memes(data_dir: str | Path) -> MemeSet:
     """Read and validate a Memotion-layout folder.
 
     Missing columns, unknown labels and an empty folder stop with a `DataError`; rows whose image
@@ -79,7 +79,7 @@ def load_memes(data_dir: str | Path, check_images: bool = True) -> MemeSet:
     captions = _captions(df)
     keep, skipped = [], []
     for i, name in enumerate(df["image_name"]):
-        reason = _image_problem(root / "images" / name) if check_images else None
+        reason = _image_problem(root / "images" / name)
         if reason:
             skipped.append((name, reason))
         else:
@@ -115,13 +115,14 @@ def _aux(df: pd.DataFrame, column: str, levels: tuple[str, ...]) -> np.ndarray:
 
 
 def _image_problem(path: Path) -> str | None:
+    """Why the picture cannot be used, or None. It is decoded in full, as training will decode
+    it: a header check alone lets truncated JPEGs through."""
     if not path.is_file():
         return "image file missing"
     try:
-        with Image.open(path) as im:
-            im.verify()
-    except Exception as err:  # noqa: BLE001 - Pillow raises many types for broken files
-        return f"unreadable image ({type(err).__name__}: {err})"
+        load_image(path)
+    except NotAnImageError as err:
+        return f"unreadable image ({err.__cause__ or err})"
     return None
 
 
@@ -143,9 +144,25 @@ def stratified_split(labels: np.ndarray, val: float, test: float, seed: int) -> 
     """A stratified train / validation / test split, the same for the same seed."""
     idx = np.arange(len(labels))
     _, counts = np.unique(labels, return_counts=True)
-    strat = labels if counts.min() >= 3 else None
+    if counts.min() >= 3:
+        try:
+            return _split(idx, labels, val, test, seed, stratify=True)
+        except ValueError:  # a part too small to hold every level: split without strata
+            pass
+    try:
+        return _split(idx, labels, val, test, seed, stratify=False)
+    except ValueError as err:
+        raise DataError(
+            f"{len(labels)} memes are too few for a train / validation / test split ({err})"
+        ) from err
+
+
+def _split(
+    idx: np.ndarray, labels: np.ndarray, val: float, test: float, seed: int, stratify: bool
+) -> Split:
+    strat = labels if stratify else None
     rest, test_idx = train_test_split(idx, test_size=test, stratify=strat, random_state=seed)
-    strat_rest = labels[rest] if strat is not None else None
+    strat_rest = labels[rest] if stratify else None
     train_idx, val_idx = train_test_split(
         rest, test_size=val / (1 - test), stratify=strat_rest, random_state=seed
     )

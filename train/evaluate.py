@@ -26,33 +26,48 @@ from .report import plot_confusions
 def evaluate(
     predictor: Predictor, data_dir: Path, names: list[str] | None = None, batch_size: int = 32
 ) -> dict:
-    """Metrics of `predictor` on the memes of `data_dir` (only `names` when given)."""
+    """Metrics of `predictor` on the memes of `data_dir` (only `names` when given).
+
+    `skipped` lists the memes left out because their picture is missing or unreadable, and
+    `missing` the `names` that `labels.csv` does not have.
+    """
     memes = load_memes(data_dir)
     keep = np.arange(len(memes))
+    skipped, missing = memes.skipped, []
     if names is not None:
         wanted = set(names)
         keep = np.array([i for i, n in enumerate(memes.names) if n in wanted], dtype=np.int64)
         if len(keep) == 0:
             raise DataError(f"none of the {len(wanted)} listed memes is in {data_dir}")
+        skipped = [(n, r) for n, r in skipped if n in wanted]
+        missing = sorted(wanted - set(memes.names) - {n for n, _ in skipped})
+    if skipped or missing:
+        print(
+            f"left out: {len(skipped)} memes with unreadable pictures, "
+            f"{len(missing)} listed memes not in labels.csv (see the JSON)",
+            file=sys.stderr,
+        )
     paths, captions = memes.image_paths, memes.captions
-    probs = []
+    rows = []
     for start in tqdm(range(0, len(keep), batch_size), desc="evaluating", unit="batch"):
         idx = keep[start : start + batch_size]
         results = predictor.predict_batch([paths[i] for i in idx], [captions[i] for i in idx])
-        probs.extend([r.probs[label] for label in LABELS] for r in results)
-    metrics = evaluate_probs(memes.labels[keep], np.array(probs))
-    metrics["skipped"] = [{"image": n, "reason": r} for n, r in memes.skipped]
+        rows.extend([r.probs[label] for label in LABELS] for r in results)
+    probs, labels = np.array(rows), memes.labels[keep]
+    metrics = evaluate_probs(labels, probs)
+    metrics["skipped"] = [{"image": n, "reason": r} for n, r in skipped]
+    metrics["missing"] = missing
     metrics["report_3"] = classification_report(
-        TO3_INDEX[memes.labels[keep]],
-        collapse_probs(np.array(probs)).argmax(1),
+        TO3_INDEX[labels],
+        collapse_probs(probs).argmax(1),
         labels=[0, 1, 2],
         target_names=list(LABELS3),
         digits=3,
         zero_division=0,
     )
     metrics["report_5"] = classification_report(
-        memes.labels[keep],
-        np.array(probs).argmax(1),
+        labels,
+        probs.argmax(1),
         labels=list(range(len(LABELS))),
         target_names=list(LABELS),
         digits=3,
@@ -81,9 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     a = p.parse_args(argv)
     try:
-        names = json.loads(a.split.read_text())[a.part] if a.split else None
+        names = _split_part(a.split, a.part) if a.split else None
         metrics = evaluate(Predictor.load(a.model), a.data, names)
-    except (DataError, CheckpointError, OSError, KeyError, json.JSONDecodeError) as err:
+    except (DataError, CheckpointError, OSError, json.JSONDecodeError) as err:
         print(f"python -m train.evaluate: {err}", file=sys.stderr)
         return 2
     a.json.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     print(metrics["report_5"])
     print(f"wrote {a.json} and {a.json.with_suffix('.confusion.png')}")
     return 0
+
+
+def _split_part(path: Path, part: str) -> list[str]:
+    split = json.loads(path.read_text())
+    if not isinstance(split, dict) or part not in split:
+        raise DataError(f"{path} has no {part!r} part (a split.json written by python -m train)")
+    return split[part]
 
 
 if __name__ == "__main__":
