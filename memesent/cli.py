@@ -35,9 +35,21 @@ def _fail(image: str, err: Exception, as_json: bool) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from .backbones import BackboneError
+    from .checkpoint import CheckpointError
     from .predictor import Predictor
 
-    predictor = Predictor.load(args.model)
+    if args.ocr:
+        from .ocr import TesseractNotFoundError, tesseract_available
+
+        if not tesseract_available():
+            print(f"memesent: {TesseractNotFoundError()}", file=sys.stderr)
+            return 2
+    try:
+        predictor = Predictor.load(args.model)
+    except (CheckpointError, BackboneError) as err:
+        print(f"memesent: {err}", file=sys.stderr)
+        return 2
     failures = 0
     for path in args.images:
         try:

@@ -65,7 +65,7 @@ class Caption:
 
 @dataclass(frozen=True)
 class OCRSettings:
-    """Tuning of `extract_caption`; the defaults were set on memes, see docs/ocr.md."""
+    """Tuning of `extract_caption`; defaults set on MultiOFF memes (README: Caption OCR)."""
 
     long_side: int = 1200  # scale the picture so that its long side is about this many pixels
     min_scale: float = 0.5

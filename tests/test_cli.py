@@ -47,3 +47,22 @@ def test_predict_plain_text(tmp_path):
     proc = run("predict", str(path))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"{path}: ") and "very_negative=" in proc.stdout
+
+
+def test_bad_model_folder_is_a_message_not_a_traceback(tmp_path):
+    path = tmp_path / "m.png"
+    photo().save(path)
+    proc = run("predict", str(path), "--model", str(tmp_path / "nowhere"))
+    assert proc.returncode == 2
+    assert "not a memesent model folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ocr_without_tesseract_stops_once_with_the_install_hint(monkeypatch, tmp_path, capsys):
+    import pytesseract
+
+    from memesent.cli import main
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no-tesseract"))
+    code = main(["predict", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--ocr"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("memesent:") == 1 and "apt-get install tesseract-ocr" in err
