@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,13 +21,13 @@ import numpy as np
 import torch
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from memesent.fusion import FusionConfig
+from memesent.labels import LABELS
 from memesent.model import ModelConfig
 
-from .data import load_memes, stratified_split
+from .data import DataError, load_memes, stratified_split
 from .loop import Features, HeadSettings, fit_head, predict_probs
 from .metrics import evaluate_probs
-from .run import DEFAULT_CACHE, TrainConfig, extract_features
+from .run import DEFAULT_CACHE, TrainConfig, extract_features, majority_baseline
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,33 @@ def _blank(feats: Features, modality: str) -> Features:
     return feats
 
 
+@dataclass(frozen=True)
+class Fold:
+    """One fold: `held` is scored; `fit` = `train` (fitted on) + `val` (early stopping, tuning)."""
+
+    fit: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+    held: np.ndarray
+
+
+def outside_test(cfg: TrainConfig, labels: np.ndarray) -> np.ndarray:
+    """The memes that a training run with `cfg` does not keep for its test split."""
+    split = stratified_split(labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    return np.sort(np.concatenate([split.train, split.val]))
+
+
+def cv_folds(pool: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> Iterator[Fold]:
+    """Stratified folds of `pool`, each with a stratified inner validation split (15%)."""
+    kfold = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    for k, (fit, held) in enumerate(kfold.split(pool, labels[pool])):
+        fit, held = pool[fit], pool[held]
+        train, val = train_test_split(
+            fit, test_size=0.15, stratify=labels[fit], random_state=seed + k
+        )
+        yield Fold(fit, train, val, held)
+
+
 def cross_validate(
     variant: Variant,
     feats: Features,
@@ -100,19 +129,14 @@ def cross_validate(
         base, fusion=replace(base.fusion, kind=variant.fusion), members=variant.members
     )
     scores = []
-    kfold = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    for k, (fit, held) in enumerate(kfold.split(pool, labels[pool])):
-        fit, held = pool[fit], pool[held]
-        train_idx, val_idx = train_test_split(
-            fit, test_size=0.15, stratify=labels[fit], random_state=seed + k
-        )
+    for k, fold in enumerate(cv_folds(pool, labels, folds, seed)):
         y = labels.copy()
         if variant.shuffle_labels:
-            y[fit] = np.random.default_rng(seed + k).permutation(y[fit])
+            y[fold.fit] = np.random.default_rng(seed + k).permutation(y[fold.fit])
         head, _ = fit_head(
-            config, feats, y, aux, train_idx, val_idx, variant.head, seed + k, variant.tune
+            config, feats, y, aux, fold.train, fold.val, variant.head, seed + k, variant.tune
         )
-        scores.append(evaluate_probs(labels[held], predict_probs(head, feats, held)))
+        scores.append(evaluate_probs(labels[fold.held], predict_probs(head, feats, fold.held)))
     return scores
 
 
@@ -158,20 +182,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     a = p.parse_args(argv)
     cfg = TrainConfig(data=a.data, out=Path(), cache=a.cache, seed=a.seed)
-    memes = load_memes(cfg.data)
-    split = stratified_split(memes.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-    pool = np.sort(np.concatenate([split.train, split.val]))
+    try:
+        memes = load_memes(cfg.data)
+    except DataError as err:
+        print(f"python -m train.ablation: {err}", file=sys.stderr)
+        return 2
+    pool = outside_test(cfg, memes.labels)
     feats, text_spec, image_spec = extract_features(cfg, memes)
-    base = ModelConfig(
-        text=text_spec,
-        image=image_spec,
-        fusion=FusionConfig(text_dim=text_spec.dim, image_dim=image_spec.dim),
-    )
-    majority = np.zeros((len(pool), 5))
-    majority[:, np.bincount(memes.labels[pool]).argmax()] = 1.0
+    base = cfg.model_config(text_spec, image_spec)
+    majority = LABELS[np.bincount(memes.labels[pool]).argmax()]
     rows = [
         summarise(
-            "always the majority level (positive)", [evaluate_probs(memes.labels[pool], majority)]
+            f"always the majority level ({majority})",
+            [majority_baseline(memes.labels[pool], memes.labels[pool])],
         )
     ]
     print(f"{len(pool)} memes outside the test split, {a.folds}-fold cross-validation", flush=True)

@@ -13,19 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedKFold, train_test_split
 from tqdm import tqdm
 
 from memesent.backbones import DEFAULT_TEXT, TextEncoder, load_text_encoder
 
-from .ablation import markdown, summarise
-from .data import load_memes, stratified_split
+from .ablation import cv_folds, markdown, outside_test, summarise
+from .data import DataError, load_memes
 from .loop import BALANCING, class_weights
 from .metrics import evaluate_probs, macro_f1_3
 from .run import TrainConfig
@@ -51,7 +51,10 @@ class CaptionClassifier(torch.nn.Module):
         self.encoder = encoder
         for p in encoder.parameters():
             p.requires_grad_(False)
-        for layer in encoder.model.encoder.layer[-layers:]:
+        stack = encoder.model.encoder.layer
+        if not 1 <= layers <= len(stack):
+            raise ValueError(f"layers must be 1 to {len(stack)}, the text encoder's depth")
+        for layer in stack[len(stack) - layers :]:
             for p in layer.parameters():
                 p.requires_grad_(True)
         self.out = torch.nn.Sequential(torch.nn.Dropout(0.1), torch.nn.Linear(encoder.dim, 5))
@@ -103,10 +106,14 @@ def finetune_fold(
             opt.step()
         score = macro_f1_3(labels[val_idx], model.probs(val_caps))
         if score > best:
-            best = score
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
+            best, best_state = score, _trainable_state(model)
+    model.load_state_dict(best_state, strict=False)
     return model
+
+
+def _trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the weights training changes (the frozen ones stay as loaded)."""
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,23 +132,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the row as JSON")
     a = p.parse_args(argv)
+    if a.layers < 1 or a.epochs < 1 or a.folds < 2:
+        p.error("--layers and --epochs must be at least 1, --folds at least 2")
     settings = FinetuneSettings(layers=a.layers, epochs=a.epochs, lr=a.lr, balance=a.balance)
     cfg = TrainConfig(data=a.data, out=Path(), seed=a.seed)
-    memes = load_memes(cfg.data)
-    split = stratified_split(memes.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-    pool = np.sort(np.concatenate([split.train, split.val]))
-    labels = memes.labels
-    scores = []
-    kfold = StratifiedKFold(a.folds, shuffle=True, random_state=a.seed)
-    for k, (fit, held) in enumerate(kfold.split(pool, labels[pool])):
+    try:
+        memes = load_memes(cfg.data)
+    except DataError as err:
+        print(f"python -m train.finetune: {err}", file=sys.stderr)
+        return 2
+    labels, scores = memes.labels, []
+    for k, fold in enumerate(cv_folds(outside_test(cfg, labels), labels, a.folds, a.seed)):
         start = time.perf_counter()
-        fit, held = pool[fit], pool[held]
-        train_idx, val_idx = train_test_split(
-            fit, test_size=0.15, stratify=labels[fit], random_state=a.seed + k
-        )
-        model = finetune_fold(memes.captions, labels, train_idx, val_idx, settings, a.seed + k)
-        probs = model.probs([memes.captions[i] for i in held])
-        scores.append(evaluate_probs(labels[held], probs))
+        model = finetune_fold(memes.captions, labels, fold.train, fold.val, settings, a.seed + k)
+        probs = model.probs([memes.captions[i] for i in fold.held])
+        scores.append(evaluate_probs(labels[fold.held], probs))
         print(
             f"fold {k + 1}/{a.folds}: macro-F1 {scores[-1]['macro_f1_3']:.3f} "
             f"({time.perf_counter() - start:.0f} s)",

@@ -21,8 +21,9 @@ def collapse_probs(probs: np.ndarray) -> np.ndarray:
 def macro_f1(y: np.ndarray, pred: np.ndarray, k: int) -> float:
     """Macro-F1 over classes 0..k-1 from one confusion count (F1 = 2TP / (#true + #predicted)).
 
-    Equal to scikit-learn's `f1_score(average="macro", zero_division=0)`, without its per-call
-    validation: the prior search below calls it about a thousand times.
+    Equal to scikit-learn's `f1_score(labels=range(k), average="macro", zero_division=0)`, which
+    counts a class absent from both `y` and `pred` as 0, without its per-call validation: the
+    prior search calls it about a thousand times.
     """
     conf = np.bincount(y * k + pred, minlength=k * k).reshape(k, k)
     denom = conf.sum(0) + conf.sum(1)
@@ -62,7 +63,8 @@ def _block(y: np.ndarray, pred: np.ndarray, names: tuple[str, ...], suffix: str)
 
 
 def evaluate_probs(labels: np.ndarray, probs: np.ndarray) -> dict:
-    """All metrics of DESIGN.md's evaluation JSON for true level indices and (n, 5) probabilities.
+    """The evaluation JSON's metrics (README: Training and evaluation) for true level indices
+    and (n, 5) probabilities.
 
     The three-class prediction is the most likely class of the collapsed distribution, as
     `Prediction.label3` reports it.

@@ -9,11 +9,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from memesent.backbones import DEFAULT_IMAGE, DEFAULT_TEXT, load_image_encoder, load_text_encoder
+from memesent.backbones import (
+    DEFAULT_IMAGE,
+    DEFAULT_TEXT,
+    ImageSpec,
+    TextSpec,
+    load_image_encoder,
+    load_text_encoder,
+)
 from memesent.checkpoint import save_checkpoint
 from memesent.fusion import FusionConfig
+from memesent.labels import LABELS
 from memesent.model import ModelConfig
 
 from .data import load_memes, stratified_split
@@ -51,8 +58,21 @@ class TrainConfig:
             d.pop(key)
         return d
 
+    def model_config(self, text: TextSpec, image: ImageSpec) -> ModelConfig:
+        """The head this run trains, on top of the backbones it extracted features with."""
+        fusion = FusionConfig(
+            kind=self.fusion,
+            text_dim=text.dim,
+            image_dim=image.dim,
+            hidden=self.hidden,
+            dropout=self.dropout,
+        )
+        return ModelConfig(
+            text=text, image=image, fusion=fusion, members=self.members, training=self.to_dict()
+        )
 
-def extract_features(cfg: TrainConfig, memes) -> tuple[Features, object, object]:
+
+def extract_features(cfg: TrainConfig, memes) -> tuple[Features, TextSpec, ImageSpec]:
     """Features of every meme from the frozen backbones, through the on-disk cache."""
     text_encoder = load_text_encoder(cfg.text_backbone)
     image_encoder = load_image_encoder(cfg.image_backbone)
@@ -70,7 +90,6 @@ def extract_features(cfg: TrainConfig, memes) -> tuple[Features, object, object]
 def run(cfg: TrainConfig) -> dict:
     """Train, evaluate on the held-out test split, and write the model folder `cfg.out`."""
     start = time.perf_counter()
-    torch.manual_seed(cfg.seed)
     memes = load_memes(cfg.data)
     for name, reason in memes.skipped:
         log.warning("skipped %s: %s", name, reason)
@@ -84,18 +103,8 @@ def run(cfg: TrainConfig) -> dict:
     feats, text_spec, image_spec = extract_features(cfg, memes)
     features_done = time.perf_counter()
 
-    fusion = FusionConfig(
-        kind=cfg.fusion,
-        text_dim=text_spec.dim,
-        image_dim=image_spec.dim,
-        hidden=cfg.hidden,
-        dropout=cfg.dropout,
-    )
-    config = ModelConfig(
-        text=text_spec, image=image_spec, fusion=fusion, members=cfg.members, training=cfg.to_dict()
-    )
     head, histories = fit_head(
-        config,
+        cfg.model_config(text_spec, image_spec),
         feats,
         memes.labels,
         memes.aux,
@@ -119,7 +128,9 @@ def run(cfg: TrainConfig) -> dict:
         "validation": evaluate_probs(
             memes.labels[split.val], predict_probs(head, feats, split.val)
         ),
-        "majority_baseline_test": _majority(memes.labels[split.train], memes.labels[split.test]),
+        "majority_baseline_test": majority_baseline(
+            memes.labels[split.train], memes.labels[split.test]
+        ),
         "data": {
             "memes": len(memes),
             "skipped": len(memes.skipped),
@@ -141,7 +152,8 @@ def run(cfg: TrainConfig) -> dict:
     return metrics
 
 
-def _majority(train_labels: np.ndarray, test_labels: np.ndarray) -> dict:
-    probs = np.zeros((len(test_labels), 5))
-    probs[:, np.bincount(train_labels, minlength=5).argmax()] = 1.0
+def majority_baseline(train_labels: np.ndarray, test_labels: np.ndarray) -> dict:
+    """Metrics of always answering the level most frequent in `train_labels`."""
+    probs = np.zeros((len(test_labels), len(LABELS)))
+    probs[:, np.bincount(train_labels, minlength=len(LABELS)).argmax()] = 1.0
     return evaluate_probs(test_labels, probs)
