@@ -87,7 +87,11 @@ class Tally:
 def read_labels(folder: Path) -> list[tuple[str, str]]:
     """(image name, transcription) pairs from `folder/labels.csv`."""
     with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        return [(row["image_name"], row["sentence"]) for row in csv.DictReader(handle)]
+        reader = csv.DictReader(handle)
+        missing = {"image_name", "sentence"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{folder / 'labels.csv'} lacks the column(s) {sorted(missing)}")
+        return [(row["image_name"], row["sentence"]) for row in reader]
 
 
 def _cpu_seconds() -> float:
@@ -114,13 +118,17 @@ def _methods() -> dict[str, Callable[[Image.Image], str]]:
 
 def run(folder: Path, limit: int | None = None, log: bool = True) -> dict:
     """Score every method on `folder`; returns the summary and the per-meme results."""
-    from memesent.images import load_image
+    from memesent.images import NotAnImageError, load_image
 
     methods = _methods()
     tallies = {name: Tally() for name in methods}
-    per_meme = []
+    per_meme, skipped = [], []
     for index, (name, sentence) in enumerate(read_labels(folder)[:limit]):
-        image = load_image(folder / "images" / name)
+        try:
+            image = load_image(folder / "images" / name)
+        except (OSError, NotAnImageError) as err:
+            skipped.append({"image": name, "reason": str(err)})
+            continue
         reference = normalise_words(sentence)
         row: dict = {"image": name}
         for method, ocr in methods.items():
@@ -140,8 +148,10 @@ def run(folder: Path, limit: int | None = None, log: bool = True) -> dict:
         per_meme.append(row)
         if log:
             print(f"{index + 1:4d} {name}", file=sys.stderr, flush=True)
+    if not per_meme:
+        raise ValueError(f"no readable meme in {folder} (labels.csv + images/)")
     summary = {method: tally.summary() for method, tally in tallies.items()}
-    return {"folder": str(folder), "summary": summary, "memes": per_meme}
+    return {"folder": str(folder), "summary": summary, "memes": per_meme, "skipped": skipped}
 
 
 def table(summary: dict[str, dict[str, float]]) -> str:
@@ -170,9 +180,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the summary and per-meme results")
     parser.add_argument("--limit", type=int, help="only the first N memes")
     args = parser.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        parser.error("--limit must be at least 1")
     os.environ["OMP_THREAD_LIMIT"] = "1"
-    result = run(args.folder, args.limit)
+    try:
+        result = run(args.folder, args.limit)
+    except (OSError, ValueError) as err:
+        print(f"python -m memesent.ocr_bench: {err}", file=sys.stderr)
+        return 2
     n = len(result["memes"])
+    for row in result["skipped"]:
+        print(f"skipped {row['image']}: {row['reason']}", file=sys.stderr)
     print(
         f"{n} memes in {args.folder}; recall and precision micro-averaged over all words; "
         "tesseract limited to one thread (OMP_THREAD_LIMIT=1)\n"
