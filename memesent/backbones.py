@@ -164,12 +164,18 @@ class ImageEncoder(nn.Module):
         return self.net(x.contiguous(memory_format=torch.channels_last))
 
     @torch.inference_mode()
-    def encode(self, images: Sequence[Image.Image], mirror: bool = False) -> torch.Tensor:
-        """Pooled features, shape (len(images), dim), of the pictures (mirrored left-right if
-        `mirror`), computed `CHUNK` pictures at a time."""
+    def encode(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """Pooled features, shape (len(images), dim), computed `CHUNK` pictures at a time."""
+        return self._pooled(torch.stack([self.preprocess(im) for im in images]))
+
+    @torch.inference_mode()
+    def encode_views(self, images: Sequence[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
+        """`encode(images)` and the same for each picture mirrored left-right (training's
+        augmentation), preprocessing the pictures once."""
         x = torch.stack([self.preprocess(im) for im in images])
-        if mirror:
-            x = x.flip(-1)
+        return self._pooled(x), self._pooled(x.flip(-1))
+
+    def _pooled(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self(part) for part in x.split(CHUNK)])
 
 
@@ -178,8 +184,8 @@ def load_text_encoder(name: str = DEFAULT_TEXT, pretrained: bool = True) -> Text
     from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
 
     spec = _spec(TEXT_SPECS, name, "text")
-    local = _minilm_dir()
     if name == "all-MiniLM-L6-v2":
+        local = _minilm_dir()
         tokenizer = AutoTokenizer.from_pretrained(local)
         if pretrained:
             model = AutoModel.from_pretrained(local)
@@ -191,7 +197,7 @@ def load_text_encoder(name: str = DEFAULT_TEXT, pretrained: bool = True) -> Text
     else:
         # bert-base-uncased shares MiniLM's uncased WordPiece vocabulary; BertConfig()'s defaults
         # are bert-base (12 layers, 768-d), so the architecture needs no download.
-        tokenizer = AutoTokenizer.from_pretrained(local)
+        tokenizer = AutoTokenizer.from_pretrained(_minilm_dir())
         model = BertModel(BertConfig(), add_pooling_layer=False)
     for p in model.parameters():
         p.requires_grad_(False)
