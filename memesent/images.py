@@ -19,27 +19,33 @@ def load_image(image: ImageInput) -> Image.Image:
     """Return `image` as an RGB PIL image: first frame of animations, EXIF rotation applied,
     transparency flattened onto white, 16-bit, CMYK, palette and grey modes converted."""
     if isinstance(image, Image.Image):
-        img = image
-        name = "the image"
-    else:
-        name = "the bytes given" if isinstance(image, bytes) else str(image)
-        source = io.BytesIO(image) if isinstance(image, bytes) else image
+        frame = image.tell()
         try:
-            img = Image.open(source)
-            img.load()
-        except FileNotFoundError:
-            raise
-        except Image.DecompressionBombError as err:
-            raise NotAnImageError(f"{name} is too large to open safely ({err})") from err
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            raise NotAnImageError(
-                f"{name} is not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF): {err}"
-            ) from err
+            return _first_frame_rgb(image, "the image")
+        finally:
+            image.seek(frame)  # the caller's image stays on its frame
+    name = "the bytes given" if isinstance(image, bytes) else str(image)
+    source = io.BytesIO(image) if isinstance(image, bytes) else image
+    try:
+        opened = Image.open(source)
+    except FileNotFoundError:
+        raise
+    except Image.DecompressionBombError as err:
+        raise NotAnImageError(f"{name} is too large to open safely ({err})") from err
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise NotAnImageError(
+            f"{name} is not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF): {err}"
+        ) from err
+    with opened:
+        return _first_frame_rgb(opened, name)
+
+
+def _first_frame_rgb(img: Image.Image, name: str) -> Image.Image:
     try:
         if getattr(img, "is_animated", False):
             img.seek(0)
-        img = ImageOps.exif_transpose(img) or img
-        return _to_rgb(img)
+        img.load()
+        return _to_rgb(ImageOps.exif_transpose(img))
     except (OSError, ValueError, SyntaxError) as err:
         raise NotAnImageError(f"{name} could not be decoded: {err}") from err
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,9 @@ class Predictor:
         self.head = head.eval()
         self.text_encoder = text_encoder.eval()
         self.image_encoder = image_encoder.eval()
+        # explain hooks into the backbones' layers and the tokenizer switches its settings, so
+        # calls from several threads take turns
+        self._lock = threading.RLock()
 
     @classmethod
     def load(
@@ -85,11 +89,14 @@ class Predictor:
         """Score many memes; the same numbers as `predict` on each, computed in batches."""
         if len(images) != len(captions):
             raise ValueError(f"got {len(images)} images but {len(captions)} captions")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         out: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             pics = [load_image(im) for im in images[start : start + batch_size]]
             texts = [clean_caption(c) for c in captions[start : start + batch_size]]
-            logp = self.head(self.text_encoder.encode(texts), self.image_encoder.encode(pics))
+            with self._lock:
+                logp = self.head(self.text_encoder.encode(texts), self.image_encoder.encode(pics))
             out.extend(_prediction(row) for row in logp.exp())
         return out
 
@@ -106,7 +113,8 @@ class Predictor:
         """
         from .explain import explain
 
-        return explain(self, image, caption, target)
+        with self._lock:
+            return explain(self, image, caption, target)
 
 
 def clean_caption(caption: str | None) -> str:

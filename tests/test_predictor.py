@@ -1,4 +1,4 @@
-"""`Predictor` on the shipped model: the DESIGN.md contract, every image mode, bad files."""
+"""`Predictor` on the shipped model: the API in README, every image mode, bad files."""
 
 from __future__ import annotations
 
@@ -128,3 +128,37 @@ def test_not_an_image_is_a_clear_error(predictor, tmp_path):
 def test_caption_must_be_text(predictor):
     with pytest.raises(TypeError, match="caption must be a string"):
         predictor.predict(photo(), 42)
+
+
+def test_threads_share_one_predictor(predictor):
+    from concurrent.futures import ThreadPoolExecutor
+
+    memes = [
+        (draw_meme(photo(n), c), c)
+        for n, c in (("coffee", "monday again"), ("rocket", "we did it yay"))
+    ]
+    expected = [predictor.predict(m, c).probs for m, c in memes]
+    with ThreadPoolExecutor(4) as pool:
+        explained = [pool.submit(predictor.explain, *memes[k % 2]) for k in range(3)]
+        scored = [pool.submit(predictor.predict, *memes[k % 2]) for k in range(16)]
+        for k, job in enumerate(scored):
+            assert job.result().probs == pytest.approx(expected[k % 2], abs=1e-5)
+        for job in explained:
+            assert len(job.result().words) > 0
+
+
+def test_load_image_keeps_the_callers_frame_and_closes_its_file(tmp_path):
+    import warnings
+
+    from memesent.images import load_image
+
+    frames = [Image.new("RGB", (40, 40), c) for c in ("red", "blue")]
+    path = tmp_path / "two.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        assert load_image(path).getpixel((5, 5))[0] > 200  # first frame: red
+    with Image.open(path) as gif:
+        gif.seek(1)
+        assert load_image(gif).getpixel((5, 5))[0] > 200
+        assert gif.tell() == 1
