@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .backbones import ImageSpec, TextSpec
@@ -41,13 +42,15 @@ def read_config(model_dir: str | Path) -> ModelConfig:
         )
     try:
         raw = json.loads(path.read_text())
-        config = ModelConfig.from_dict(raw)
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
+    except json.JSONDecodeError as err:
         raise CheckpointError(f"{path} is not a valid memesent config: {err}") from err
-    if raw.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path} has format {raw.get('format')!r}; this memesent reads {FORMAT!r}"
-        )
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        found = raw.get("format") if isinstance(raw, dict) else None
+        raise CheckpointError(f"{path} has format {found!r}; this memesent reads {FORMAT!r}")
+    try:
+        config = ModelConfig.from_dict(raw)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a valid memesent config: {err!r}") from err
     if tuple(config.labels) != LABELS:
         raise CheckpointError(
             f"{model_dir} was trained for labels {list(config.labels)}, "
@@ -62,16 +65,27 @@ def load_checkpoint(model_dir: str | Path = DEFAULT_MODEL_DIR) -> MemeHead:
     weights = Path(model_dir) / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"{model_dir} has no {WEIGHTS_FILE}")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{weights} is damaged or not a safetensors file: {err}") from err
     head = MemeHead(config)
     try:
-        head.load_state_dict(load_file(str(weights)))
+        head.load_state_dict(state)
     except RuntimeError as err:
         raise CheckpointError(f"{weights} does not match its {CONFIG_FILE}: {err}") from err
     return head.eval()
 
 
 def check_backbones(config: ModelConfig, text: TextSpec, image: ImageSpec) -> None:
-    """Refuse to run a head on top of backbones or preprocessing other than its own."""
+    """Refuse to run a head on top of backbones or preprocessing other than its own, or whose
+    fusion was built for other feature sizes than its backbones give."""
+    sizes = (config.fusion.text_dim, config.fusion.image_dim)
+    if sizes != (config.text.dim, config.image.dim):
+        raise CheckpointError(
+            f"this model's fusion takes {sizes[0]}-d text and {sizes[1]}-d image features, but "
+            f"its backbones give {config.text.dim} and {config.image.dim}"
+        )
     for kind, recorded, given in (("text", config.text, text), ("image", config.image, image)):
         if recorded != given:
             raise CheckpointError(

@@ -71,3 +71,27 @@ def test_other_labels_are_refused(tmp_path):
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="not a memesent model folder"):
         load_checkpoint(tmp_path / "nope")
+
+
+def test_other_format_versions_and_damaged_files_are_clear_errors(tmp_path):
+    save_checkpoint(MemeHead(ModelConfig()), tmp_path)
+    weights = tmp_path / "model.safetensors"
+    good = weights.read_bytes()
+    weights.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="damaged or not a safetensors file"):
+        load_checkpoint(tmp_path)
+    weights.write_bytes(good)
+    config = json.loads((tmp_path / "config.json").read_text())
+    newer = {"format": "memesent-head/99", "labels": config["labels"]}
+    (tmp_path / "config.json").write_text(json.dumps(newer))
+    with pytest.raises(CheckpointError, match="has format 'memesent-head/99'"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "members": "two"}))
+    with pytest.raises(CheckpointError, match="not a valid memesent config"):
+        load_checkpoint(tmp_path)
+
+
+def test_fusion_sizes_must_match_the_backbones(text_encoder, image_encoder):
+    head = MemeHead(ModelConfig(text=TEXT_SPECS["bert-base-uncased"]))  # fusion still 384-d text
+    with pytest.raises(CheckpointError, match=r"384-d text.*give 768"):
+        check_backbones(head.config, TEXT_SPECS["bert-base-uncased"], image_encoder.spec)
