@@ -75,18 +75,20 @@ class AppServer:
             self.process = subprocess.Popen(
                 self.args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        while time.perf_counter() - started < timeout:
-            if self.process.poll() is not None:
-                tail = self.tail()
-                self.stop()
-                raise RuntimeError(f"app.py exited with {self.process.returncode}:\n{tail}")
-            if _answers(self.url):
-                self.start_seconds = time.perf_counter() - started
-                return self.start_seconds
-            time.sleep(0.1)
-        tail = self.tail()
-        self.stop()
-        raise TimeoutError(f"app.py did not answer within {timeout:.0f} s:\n{tail}")
+        try:
+            while time.perf_counter() - started < timeout:
+                if self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"app.py exited with {self.process.returncode}:\n{self.tail()}"
+                    )
+                if _answers(self.url):
+                    self.start_seconds = time.perf_counter() - started
+                    return self.start_seconds
+                time.sleep(0.1)
+            raise TimeoutError(f"app.py did not answer within {timeout:.0f} s:\n{self.tail()}")
+        except BaseException:  # interrupted or failed: leave no app running, no files behind
+            self.stop()
+            raise
 
     def stop(self) -> None:
         """Terminate the app (kill it if it does not stop within 10 s); delete its files."""

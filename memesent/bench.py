@@ -1,9 +1,10 @@
 """python -m memesent.bench: speed and memory of the default pipeline against the write-up's.
 
-One process, one run: load the shipped model, time `predict` on one meme (500x500, 20-word
-caption) and batched scoring, `explain` and OCR, read the peak resident memory, then build the
+One process, one run: load the shipped model, time batched scoring, `explain` (on a 500x500
+meme with a 19-word caption) and OCR, and read the peak resident memory; then build the
 write-up's pipeline (bert-base-uncased + torchvision resnet18, random weights: speed does not
-depend on them) under the same fusion head and time the same calls on the same inputs.
+depend on them) under the same fusion head and time batched scoring and `predict` on that meme
+with both pipelines, in turns, on the same inputs.
 """
 
 from __future__ import annotations

@@ -165,6 +165,8 @@ def summary(rows: list[dict]) -> dict:
     out = {}
     for check, (top_key, random_key, _) in CHECKS.items():
         used = [r for r in rows if top_key in r]
+        if not used:
+            raise ValueError(f"no meme among {len(rows)} could be used for the {check} check")
         top = statistics.fmean(r[top_key] for r in used)
         rand = statistics.fmean(r[random_key] for r in used)
         out[check] = {
@@ -243,14 +245,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--threads", type=int, help=f"torch threads (default: {torch.get_num_threads()} here)"
     )
     args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error("--n must be at least 1")
+    if args.split and not args.split.is_file():
+        parser.error(f"--split {args.split} does not exist")
     if args.threads:
         torch.set_num_threads(args.threads)
     predictor = Predictor.load(args.model)
     split = args.split or args.model / "split.json"
     names = set(json.loads(split.read_text())["test"]) if split.is_file() else None
+    if names is not None and not read_memes(args.data, 1, names):
+        if args.split:
+            print(
+                f"python -m memesent.explain_bench: no meme of {split} is in {args.data}",
+                file=sys.stderr,
+            )
+            return 2
+        names = None  # other memes than the model was trained on: all of them are unseen
     rows = faithfulness(predictor, args.data, args.n, names)
+    try:
+        s = summary(rows)
+    except ValueError as err:
+        print(f"python -m memesent.explain_bench: {err}; draw more with --n", file=sys.stderr)
+        return 2
     timing = speed(predictor, load_image(args.data / "images" / rows[0]["image"]))
-    s = summary(rows)
     cold = sum(r["cold_heat_map"] for r in rows)
     print(
         f"{len(rows)} memes from {args.data}"
