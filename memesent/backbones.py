@@ -164,18 +164,12 @@ class ImageEncoder(nn.Module):
         return self.net(x.contiguous(memory_format=torch.channels_last))
 
     @torch.inference_mode()
-    def encode(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        """Pooled features, shape (len(images), dim), computed `CHUNK` pictures at a time."""
-        return self._pooled(torch.stack([self.preprocess(im) for im in images]))
-
-    @torch.inference_mode()
-    def encode_views(self, images: Sequence[Image.Image]) -> tuple[torch.Tensor, torch.Tensor]:
-        """`encode(images)` and the same for each picture mirrored left-right (training's
-        augmentation), preprocessing the pictures once."""
+    def encode(self, images: Sequence[Image.Image], mirror: bool = False) -> torch.Tensor:
+        """Pooled features, shape (len(images), dim), of the pictures (mirrored left-right if
+        `mirror`), computed `CHUNK` pictures at a time."""
         x = torch.stack([self.preprocess(im) for im in images])
-        return self._pooled(x), self._pooled(x.flip(-1))
-
-    def _pooled(self, x: torch.Tensor) -> torch.Tensor:
+        if mirror:
+            x = x.flip(-1)
         return torch.cat([self(part) for part in x.split(CHUNK)])
 
 

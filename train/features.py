@@ -37,38 +37,31 @@ def _file_sha1(path: Path) -> str:
 
 
 def _cached(
-    paths: Sequence[Path],
+    path: Path,
     n: int,
     batch: int,
-    compute: Callable[[int, int], Sequence[torch.Tensor]],
+    compute: Callable[[int, int], torch.Tensor],
     desc: str,
     order: Sequence[int] | None = None,
-) -> list[torch.Tensor]:
-    """One feature tensor per file of `paths`: loaded when every file is there, else computed
-    together, rows [a, b) batch by batch (`compute` gives one block per file), and saved.
-    `order[j]` is the row that the j-th computed feature belongs to, when computing in another
-    order than the input's."""
-    if all(p.is_file() for p in paths):
-        return [load_file(str(p))["features"] for p in paths]
-    chunks: list[list[torch.Tensor]] = [[] for _ in paths]
+) -> torch.Tensor:
+    """Load `path`, or compute rows [a, b) batch by batch and save them; `order[j]` is the row
+    that the j-th computed feature belongs to, when computing in another order than the input's."""
+    if path.is_file():
+        return load_file(str(path))["features"]
+    chunks = []
     with tqdm(total=n, desc=desc, unit="meme") as bar:
         for start in range(0, n, batch):
-            blocks = compute(start, min(start + batch, n))
-            for kept, block in zip(chunks, blocks, strict=True):
-                kept.append(block)
-            bar.update(len(blocks[0]))
-    out = []
-    for path, parts in zip(paths, chunks, strict=True):
-        features = torch.cat(parts).float()
-        if order is not None:
-            features = features[torch.argsort(torch.as_tensor(order))]
-        features = features.contiguous()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_file({"features": features}, str(tmp))
-        tmp.replace(path)
-        out.append(features)
-    return out
+            chunks.append(compute(start, min(start + batch, n)))
+            bar.update(len(chunks[-1]))
+    features = torch.cat(chunks).float()
+    if order is not None:
+        features = features[torch.argsort(torch.as_tensor(order))]
+    features = features.contiguous()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({"features": features}, str(tmp))
+    tmp.replace(path)
+    return features
 
 
 def text_features(
@@ -80,15 +73,14 @@ def text_features(
     # Captions of similar length share a batch, so little padding is computed.
     order = sorted(range(len(captions)), key=lambda i: len(captions[i]))
     by_length = [captions[i] for i in order]
-    (features,) = _cached(
-        [path],
+    return _cached(
+        path,
         len(captions),
         batch,
-        lambda a, b: [encoder.encode(by_length[a:b])],
+        lambda a, b: encoder.encode(by_length[a:b]),
         "text features",
         order,
     )
-    return features
 
 
 def image_features(
@@ -97,25 +89,15 @@ def image_features(
     cache_dir: Path,
     batch: int = 32,
     flip: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Pooled picture features, (len(paths), dim), from the cache when present; with `flip`,
-    also those of each picture mirrored (training-time augmentation), else None. Each file is
-    read, hashed and decoded once for both."""
+) -> torch.Tensor:
+    """Pooled picture features, (len(paths), dim); `flip` mirrors each picture first
+    (the mirrored copies serve as training-time augmentation)."""
+    spec = {"kind": "image", "flip": flip, "version": FEATURES_VERSION, **encoder.spec.to_dict()}
     keys = [_file_sha1(Path(p)) for p in paths]
+    name = f"image-{encoder.spec.name}{'-flip' if flip else ''}-{_digest(spec, keys)}.safetensors"
 
-    def cache_file(mirrored: bool) -> Path:
-        spec = {"kind": "image", "flip": mirrored, "version": FEATURES_VERSION}
-        digest = _digest({**spec, **encoder.spec.to_dict()}, keys)
-        return (
-            Path(cache_dir)
-            / f"image-{encoder.spec.name}{'-flip' if mirrored else ''}-{digest}.safetensors"
-        )
+    def compute(a: int, b: int) -> torch.Tensor:
+        return encoder.encode([load_image(p) for p in paths[a:b]], mirror=flip)
 
-    def compute(a: int, b: int) -> Sequence[torch.Tensor]:
-        images = [load_image(p) for p in paths[a:b]]
-        return encoder.encode_views(images) if flip else [encoder.encode(images)]
-
-    files = [cache_file(False), cache_file(True)] if flip else [cache_file(False)]
-    desc = "image features (and mirrored)" if flip else "image features"
-    features = _cached(files, len(paths), batch, compute, desc)
-    return features[0], features[1] if flip else None
+    desc = "image features (mirrored)" if flip else "image features"
+    return _cached(Path(cache_dir) / name, len(paths), batch, compute, desc)

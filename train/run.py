@@ -76,13 +76,13 @@ def extract_features(cfg: TrainConfig, memes) -> tuple[Features, TextSpec, Image
     """Features of every meme from the frozen backbones, through the on-disk cache."""
     text_encoder = load_text_encoder(cfg.text_backbone)
     image_encoder = load_image_encoder(cfg.image_backbone)
-    image, image_flip = image_features(
-        image_encoder, memes.image_paths, cfg.cache, flip=cfg.head.flip
-    )
+    paths = memes.image_paths
     feats = Features(
         text=text_features(text_encoder, memes.captions, cfg.cache),
-        image=image,
-        image_flip=image_flip,
+        image=image_features(image_encoder, paths, cfg.cache),
+        image_flip=image_features(image_encoder, paths, cfg.cache, flip=True)
+        if cfg.head.flip
+        else None,
     )
     return feats, text_encoder.spec, image_encoder.spec
 
