@@ -92,15 +92,19 @@ class TextEncoder(nn.Module):
         """The token-embedding layer (where word attributions are measured)."""
         return self.model.embeddings
 
-    def tokenize(self, captions: Sequence[str]) -> dict[str, torch.Tensor]:
+    def tokenize(self, captions: Sequence[str], offsets: bool = False) -> dict[str, torch.Tensor]:
+        """Token ids and attention mask, padded to the longest caption; with `offsets`, also each
+        token's (start, end) characters in its caption (`offset_mapping`, for word scores)."""
         enc = self.tokenizer(
             list(captions),
             padding=True,
             truncation=True,
             max_length=self.spec.max_length,
+            return_offsets_mapping=offsets,
             return_tensors="pt",
         )
-        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+        keys = ("input_ids", "attention_mask", *(("offset_mapping",) if offsets else ()))
+        return {k: enc[k] for k in keys}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
@@ -127,8 +131,7 @@ class ImageEncoder(nn.Module):
         target_layer: nn.Module,
     ) -> None:
         super().__init__()
-        # channels-last runs the convolutions (depthwise ones above all) much faster on CPU
-        self.spec, self.net = spec, net.eval().to(memory_format=torch.channels_last)
+        self.spec, self.net = spec, net.eval()
         self._features = features
         self.target_layer = target_layer
         self._mean = torch.tensor(spec.mean).view(3, 1, 1)

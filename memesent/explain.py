@@ -109,8 +109,9 @@ def _picture_pass(
 
     def level_score(x: torch.Tensor) -> torch.Tensor:
         seen["image"] = encoder(x)
-        seen["logp"] = head(text_vec, seen["image"])
-        logits = torch.stack(head.members_logits(text_vec, seen["image"])).mean(0)
+        members = head.members_logits(text_vec, seen["image"])
+        seen["logp"] = head.combine(members)
+        logits = torch.stack(members).mean(0)
         level = seen["logp"].argmax(-1) if index is None else torch.full((len(x),), index)
         return logits.gather(1, level.unsqueeze(1)).squeeze(1)
 
@@ -174,13 +175,7 @@ def _tokenize(
 ) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """Token ids and mask as `TextEncoder.tokenize` makes them, and for each token the index of
     the word span it comes from (-1 for [CLS] and [SEP])."""
-    enc = encoder.tokenizer(
-        caption,
-        truncation=True,
-        max_length=encoder.spec.max_length,
-        return_offsets_mapping=True,
-        return_tensors="pt",
-    )
+    enc = encoder.tokenize([caption], offsets=True)
     starts = [s for s, _ in spans]
     offsets = enc["offset_mapping"][0].tolist()
     word_of_token = [bisect.bisect_right(starts, s) - 1 if e > s else -1 for s, e in offsets]

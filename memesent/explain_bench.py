@@ -23,7 +23,6 @@ import os
 import random
 import statistics
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .bench import alternating
 from .checkpoint import DEFAULT_MODEL_DIR
 from .explain import heat_map
 from .images import load_image
@@ -135,13 +135,11 @@ def faithfulness(
 def speed(predictor: Predictor, picture: Image.Image) -> dict:
     """Median seconds of `predict` and `explain` on `picture` squeezed to 500x500, 20 words."""
     meme = picture.resize((500, 500))
-    runs: dict[str, list[float]] = {"predict": [], "explain": []}
-    for i in range(SPEED_RUNS + 1):
-        for name, call in (("predict", predictor.predict), ("explain", predictor.explain)):
-            start = time.perf_counter()
-            call(meme, SPEED_CAPTION)
-            if i:  # the first round warms up
-                runs[name].append(time.perf_counter() - start)
+    calls = {
+        "predict": lambda: predictor.predict(meme, SPEED_CAPTION),
+        "explain": lambda: predictor.explain(meme, SPEED_CAPTION),
+    }
+    runs = alternating(calls, SPEED_RUNS, warmup=1)
     out = {f"{name}_median_s": statistics.median(t) for name, t in runs.items()}
     out["ratio"] = out["explain_median_s"] / out["predict_median_s"]
     out["runs"], out["torch_threads"] = SPEED_RUNS, torch.get_num_threads()

@@ -84,6 +84,11 @@ class MemeHead(nn.Module):
         return [m(t, i) for m in self.members]
 
     def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        logp = torch.stack([lg.log_softmax(-1) for lg in self.members_logits(text, image)])
-        mean_logp = torch.logsumexp(logp, dim=0) - torch.log(torch.tensor(float(len(self.members))))
+        return self.combine(self.members_logits(text, image))
+
+    def combine(self, members_logits: list[torch.Tensor]) -> torch.Tensor:
+        """Log-probabilities from the members' logits: their probabilities averaged, then the
+        prior correction added."""
+        logp = torch.stack([lg.log_softmax(-1) for lg in members_logits])
+        mean_logp = torch.logsumexp(logp, dim=0) - torch.log(torch.tensor(float(len(logp))))
         return (mean_logp + self.logit_bias).log_softmax(-1)
