@@ -88,9 +88,11 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
         return read_caption(image) if enabled else (gr.skip(), "")
 
     @user_errors
-    def predict(image: Mapping | None, caption: str) -> tuple[dict, dict]:
-        """Sentiment of a meme: the five levels' probabilities and the three-way summary."""
-        return memes.predict(image_path(image), caption)
+    def predict(image: Mapping | None, caption: str) -> tuple[dict, dict, dict, str]:
+        """Sentiment of a meme: the five levels' probabilities, the three-way summary, and a
+        typical meme's five levels (the training base rates) to compare them with."""
+        view = memes.predict(image_path(image), caption)
+        return view.levels, view.summary, view.typical, view.shift_note
 
     @user_errors
     def explain(image: Mapping | None, caption: str) -> tuple[Any, list, dict]:
@@ -133,12 +135,18 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
                 with gr.Row(equal_height=False):
                     with gr.Column(min_width=260):
                         levels = gr.Label(
-                            label="Sentiment, five levels", num_top_classes=5, elem_id="levels"
+                            label="This meme: five levels", num_top_classes=5, elem_id="levels"
+                        )
+                        typical = gr.Label(
+                            label="A typical meme: the training memes' shares",
+                            num_top_classes=5,
+                            elem_id="typical",
                         )
                         summary = gr.Label(
-                            label="Summary: negative / neutral / positive", elem_id="summary"
+                            label="This meme: negative / neutral / positive", elem_id="summary"
                         )
                     with gr.Column(min_width=260):
+                        shift_note = gr.Markdown(elem_id="shift-note")
                         overlay = gr.Image(
                             label="Where the picture drove the answer",
                             interactive=False,
@@ -155,7 +163,7 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
                             show_heading=False,
                             elem_id="shares",
                         )
-        results = [levels, summary, overlay, words, shares]
+        results = [levels, summary, typical, shift_note, overlay, words, shares]
         gr.Examples(
             examples(),
             inputs=[image, caption],
@@ -169,8 +177,9 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
         with gr.Accordion("Model card", open=False, elem_id="model-card"):
             gr.Markdown(service.model_card(model_dir))
 
-        # OCR's note reaches the page through a State, so that `/ocr` returns just the caption.
-        ocr_note = gr.State("")
+        # Notes reach the page through States, so that `/ocr` returns just the caption and
+        # `/predict` the levels, the summary and a typical meme's levels.
+        ocr_note, shift_state = gr.State(""), gr.State("")
         quietly = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
         image.upload(lambda: (None,) * len(results) + ("",), None, [*results, note], **quietly)
         image.upload(
@@ -189,16 +198,18 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
             preprocess=False,
             concurrency_id="ocr",
         ).then(show, ocr_note, note, **quietly)
-        gr.on(
+        predicted = gr.on(
             [analyze_button.click, caption.submit],
             predict,
             [image, caption],
-            [levels, summary],
+            [levels, summary, typical, shift_state],
             api_name="predict",
             preprocess=False,
             concurrency_id="model",
             concurrency_limit=1,
-        ).success(
+        )
+        predicted.then(show, shift_state, shift_note, **quietly)
+        predicted.success(
             explain,
             [image, caption],
             [overlay, words, shares],

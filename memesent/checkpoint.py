@@ -14,7 +14,7 @@ from .model import MemeHead, ModelConfig
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-FORMAT = "memesent-head/1"
+FORMAT = "memesent-head/2"  # 2: calibration and base rates
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
 
 
@@ -46,17 +46,22 @@ def read_config(model_dir: str | Path) -> ModelConfig:
         raise CheckpointError(f"{path} is not a valid memesent config: {err}") from err
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         found = raw.get("format") if isinstance(raw, dict) else None
-        raise CheckpointError(f"{path} has format {found!r}; this memesent reads {FORMAT!r}")
-    try:
-        config = ModelConfig.from_dict(raw)
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(f"{path} is not a valid memesent config: {err!r}") from err
-    if tuple(config.labels) != LABELS:
+        hint = (
+            " (written before models carried their calibration and base rates: "
+            "retrain it with python -m train)"
+            if found == "memesent-head/1"
+            else ""
+        )
+        raise CheckpointError(f"{path} has format {found!r}; this memesent reads {FORMAT!r}{hint}")
+    if tuple(raw.get("labels", ())) != LABELS:
         raise CheckpointError(
-            f"{model_dir} was trained for labels {list(config.labels)}, "
+            f"{model_dir} was trained for labels {raw.get('labels')}, "
             f"but this memesent predicts {list(LABELS)}"
         )
-    return config
+    try:
+        return ModelConfig.from_dict(raw)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a valid memesent config: {err}") from err
 
 
 def load_checkpoint(model_dir: str | Path = DEFAULT_MODEL_DIR) -> MemeHead:

@@ -101,8 +101,9 @@ def _picture_pass(
 
     Grad-CAM looks at the backbone's `target_layer` (its last convolutional feature map) and, as
     in the original method, follows the level's score before the softmax (here averaged over the
-    ensemble's members), whose gradient does not vanish when the prediction is confident. The
-    level is `index`, or the one this very pass predicts when `index` is None.
+    ensemble's members), whose gradient does not vanish when the prediction is confident; the
+    calibration divides every level's score by the same temperature, so it does not change the
+    map. The level is `index`, or the one this very pass predicts when `index` is None.
     """
     encoder, head = predictor.image_encoder, predictor.head
     seen: dict[str, torch.Tensor] = {}
@@ -110,7 +111,7 @@ def _picture_pass(
     def level_score(x: torch.Tensor) -> torch.Tensor:
         seen["image"] = encoder(x)
         members = head.members_logits(text_vec, seen["image"])
-        seen["logp"] = head.combine(members)
+        seen["logp"] = head.calibrate(head.combine(members))
         logits = torch.stack(members).mean(0)
         level = seen["logp"].argmax(-1) if index is None else torch.full((len(x),), index)
         return logits.gather(1, level.unsqueeze(1)).squeeze(1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import numpy as np
 
 LABELS: tuple[str, ...] = ("very_negative", "negative", "neutral", "positive", "very_positive")
 LABELS3: tuple[str, ...] = ("negative", "neutral", "positive")
@@ -13,11 +13,14 @@ TO_THREE: dict[str, str] = {
     "positive": "positive",
     "very_positive": "positive",
 }
+# TO3_INDEX[level index] = index of its class in LABELS3
+TO3_INDEX = np.array([LABELS3.index(TO_THREE[label]) for label in LABELS])
 
 
-def collapse(probs: Mapping[str, float]) -> dict[str, float]:
-    """Sum five-level probabilities into negative / neutral / positive."""
-    out = dict.fromkeys(LABELS3, 0.0)
-    for label, p in probs.items():
-        out[TO_THREE[label]] += float(p)
+def collapse(probs: np.ndarray) -> np.ndarray:
+    """Sum five-level probabilities (last axis, in `LABELS` order) into negative / neutral /
+    positive (in `LABELS3` order): (..., 5) -> (..., 3)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    out = np.zeros((*probs.shape[:-1], len(LABELS3)))
+    np.add.at(np.moveaxis(out, -1, 0), TO3_INDEX, np.moveaxis(probs, -1, 0))
     return out

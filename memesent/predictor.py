@@ -29,11 +29,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Prediction:
-    """One meme's sentiment: the most likely level and the distribution over levels."""
+    """One meme's sentiment: the most likely level, the calibrated distribution over levels, and
+    the base rates (each level's share of the training memes: what a typical meme gets)."""
 
     label: str
     probs: dict[str, float]
     probs3: dict[str, float]
+    base_rates: dict[str, float]
+
+    @property
+    def shift(self) -> float:
+        """How far this meme's answer is from a typical meme's: the total variation distance
+        between `probs` and `base_rates`, from 0 (the same) to 1 (no level in common)."""
+        return 0.5 * sum(abs(self.probs[k] - self.base_rates[k]) for k in self.probs)
 
     @property
     def label3(self) -> str:
@@ -46,6 +54,8 @@ class Prediction:
             "label3": self.label3,
             "probs": self.probs,
             "probs3": self.probs3,
+            "base_rates": self.base_rates,
+            "shift": self.shift,
         }
 
 
@@ -97,8 +107,20 @@ class Predictor:
             texts = [clean_caption(c) for c in captions[start : start + batch_size]]
             with self._lock:
                 logp = self.head(self.text_encoder.encode(texts), self.image_encoder.encode(pics))
-            out.extend(_prediction(row) for row in logp.exp())
+            out.extend(self._prediction(row) for row in logp.exp())
         return out
+
+    @property
+    def base_rates(self) -> dict[str, float]:
+        """Each level's share of the memes the model was trained on: a typical meme's answer."""
+        return dict(zip(LABELS, self.head.config.base_rates, strict=True))
+
+    def _prediction(self, probs: torch.Tensor) -> Prediction:
+        p = {label: float(v) for label, v in zip(LABELS, probs.tolist(), strict=True)}
+        p3 = dict(zip(LABELS3, collapse(probs.numpy()).tolist(), strict=True))
+        return Prediction(
+            label=max(LABELS, key=p.__getitem__), probs=p, probs3=p3, base_rates=self.base_rates
+        )
 
     def predict(self, image: ImageInput, caption: str = "") -> Prediction:
         """Score one meme: `image` is a PIL image, a path or bytes; `caption` may be empty."""
@@ -124,8 +146,3 @@ def clean_caption(caption: str | None) -> str:
     if not isinstance(caption, str):
         raise TypeError(f"a caption must be a string, not {type(caption).__name__}")
     return caption.strip()
-
-
-def _prediction(probs: torch.Tensor) -> Prediction:
-    p = {label: float(v) for label, v in zip(LABELS, probs.tolist(), strict=True)}
-    return Prediction(label=max(LABELS, key=p.__getitem__), probs=p, probs3=collapse(p))

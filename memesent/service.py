@@ -22,13 +22,13 @@ from .images import ImageInput, NotAnImageError, load_image
 from .labels import LABELS
 from .ocr import OCRError, OCRTimeoutError, TesseractNotFoundError, extract_caption
 from .predictor import Predictor
+from .quality import METRICS_FILE, HeldOutQuality, shift_sentence
 
 MAX_CAPTION_CHARS = 1_000  # the text backbone reads 128 word pieces, about 500 characters
 MIN_SIDE = 32  # pixels: below this a picture carries nothing the image backbone can see
 MAX_SIDE = 1_024  # pixels: larger pictures are scaled down first, which keeps explain's maps small
 OCR_TIMEOUT = 10.0  # seconds
 MODEL_THREADS = 2  # torch threads; model calls run one at a time (see `MemeService`)
-METRICS_FILE = "metrics.json"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 
 LabelDict = dict[str, float]
@@ -44,6 +44,18 @@ class CaptionGuess:
 
     caption: str
     note: str = ""
+
+
+@dataclass(frozen=True)
+class PredictionView:
+    """A prediction as the page shows it: `levels` (five), `summary` (three), `typical` (a
+    typical meme's levels: the training base rates) and `shift_note`, a sentence on how much
+    the answer depends on this meme (shown with the explanations)."""
+
+    levels: LabelDict
+    summary: LabelDict
+    typical: LabelDict
+    shift_note: str
 
 
 @dataclass(frozen=True)
@@ -83,12 +95,18 @@ class MemeService:
         the first person's request."""
         self.explain(Image.new("RGB", (256, 256), "gray"), "warming up")
 
-    def predict(self, image: ImageInput | None, caption: str | None) -> tuple[LabelDict, LabelDict]:
-        """The five levels' probabilities and the negative / neutral / positive summary."""
+    def predict(self, image: ImageInput | None, caption: str | None) -> PredictionView:
+        """The five levels' probabilities, the negative / neutral / positive summary, a typical
+        meme's levels, and how far this meme moves the answer from it."""
         picture, text = open_meme(image), check_caption(caption)
         with self._lock:
             result = self.predictor.predict(picture, text)
-        return result.probs, result.probs3
+        return PredictionView(
+            levels=result.probs,
+            summary=result.probs3,
+            typical=result.base_rates,
+            shift_note=shift_sentence(result.shift),
+        )
 
     def explain(self, image: ImageInput | None, caption: str | None) -> ExplanationView:
         """Why the model predicts its level: heat map over the meme, word scores, modality."""
@@ -189,29 +207,33 @@ def read_caption(image: ImageInput | None) -> CaptionGuess:
 
 
 def model_summary(model_dir: str | Path | None = None) -> str:
-    """One paragraph (Markdown) on what the model is and is not, with its measured quality."""
-    return (
+    """One paragraph (Markdown) on what the model is and how far to trust it, every claim about
+    this model taken from its folder's own `metrics.json`."""
+    folder = Path(model_dir or DEFAULT_MODEL_DIR)
+    intro = (
         "memesent guesses the overall sentiment of a meme from its picture and its caption, on "
-        f"the five levels of Memotion 7k ({', '.join(LABELS)}), and shows why. It was trained on "
-        "Memotion 7k's English memes of 2018-2019; it does not read other languages and does "
-        "not judge whether a meme is offensive or true. Memotion's sentiment labels are so noisy "
-        "that no model we measured beats chance by much, so read its answer as a weak hint and "
-        f"look at the reasons. {_quality(model_dir)} "
-        "See the [model card](#model-card) for its training and limits."
+        f"five levels ({', '.join(LABELS)}), and shows why."
     )
-
-
-def _quality(model_dir: str | Path | None) -> str:
-    path = Path(model_dir or DEFAULT_MODEL_DIR) / METRICS_FILE
-    try:
-        test = json.loads(path.read_text())["test"]
-        n, accuracy, macro_f1 = int(test["n"]), float(test["accuracy_3"]), test["macro_f1_3"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return "Its accuracy is not yet evaluated."
+    quality = HeldOutQuality.load(folder)
+    if quality is None:
+        return (
+            f"{intro} This model has no held-out measurements (`{METRICS_FILE}` in its folder), "
+            "so nothing is known about how far to trust its answers."
+        )
     return (
-        f"On {n:,} held-out Memotion test memes its negative / neutral / positive summary is "
-        f"right {accuracy:.1%} of the time, with a macro-F1 of {float(macro_f1):.3f}."
+        f"{intro} {_training_data(folder)}\n\n**How far to trust it.** "
+        f"{quality.trust_sentence()} See the [model card](#model-card) for its training and "
+        "limits."
     )
+
+
+def _training_data(folder: Path) -> str:
+    try:
+        data = json.loads((folder / METRICS_FILE).read_text())["data"]
+        memes, folders = int(data["memes"]), ", ".join(data["folders"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return f"This model learnt from {memes:,} labelled memes ({folders})."
 
 
 def model_card(model_dir: str | Path | None = None) -> str:

@@ -42,3 +42,17 @@ def predictor(text_encoder, image_encoder):
     from memesent.checkpoint import load_checkpoint
 
     return Predictor(load_checkpoint(), text_encoder, image_encoder)
+
+
+@pytest.fixture(scope="session")
+def raw_predictor(text_encoder, image_encoder):
+    """The shipped network without its calibration: the shipped model's calibration all but
+    flattens its answers to the base rates, so tests of what flows through the network (a
+    caption, a picture's frame) use the network's own probabilities."""
+    from memesent import Predictor
+    from memesent.checkpoint import load_checkpoint
+
+    head = load_checkpoint()
+    head.calibration_scale.fill_(1.0)
+    head.calibration_bias.zero_()
+    return Predictor(head, text_encoder, image_encoder)

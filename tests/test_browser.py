@@ -8,6 +8,7 @@ looks at the page at a phone's width. Screenshots go to each test's temporary fo
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from memesent import LABELS
 from memesent.app_bench import ROOT, AppServer
+from memesent.quality import HeldOutQuality
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium")
@@ -68,8 +70,8 @@ def caption_box(page: playwright.Page) -> playwright.Locator:
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
 def test_upload_ocr_edit_analyze(page: playwright.Page, tmp_path: Path) -> None:
-    test = json.loads((ROOT / "assets" / "model" / "metrics.json").read_text())["test"]
-    assert f"macro-F1 of {test['macro_f1_3']:.3f}" in page.inner_text("body")
+    trust = HeldOutQuality.load(ROOT / "assets" / "model").trust_sentence()
+    assert trust in page.inner_text("body").replace("\n", " ")
     page.locator("#meme input[type=file]").set_input_files(ROCKET)
     page.wait_for_function("document.querySelector('#caption textarea').value.trim().length > 0")
     assert "EXAM" in caption_box(page).input_value().upper()
@@ -83,6 +85,12 @@ def test_upload_ocr_edit_analyze(page: playwright.Page, tmp_path: Path) -> None:
     )
     levels = page.locator("#levels").inner_text()
     assert all(label in levels for label in LABELS)  # all five levels, with their percentages
+    typical = page.locator("#typical").inner_text()
+    rates = json.loads((ROOT / "assets" / "model" / "config.json").read_text())["base_rates"]
+    assert all(label in typical for label in LABELS)
+    for label, rate in rates.items():  # each level's base rate, as the page rounds it
+        assert re.search(rf"{label}\s+{round(100 * rate)}%", typical), (label, typical)
+    assert "away from a typical meme's answer" in page.locator("#shift-note").inner_text()
     assert "%" in page.locator("#summary").inner_text()
     assert page.locator("#words .score-token").all_inner_texts() == EDITED_CAPTION.split()
     shares = page.locator("#shares").inner_text()

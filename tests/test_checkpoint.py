@@ -17,8 +17,12 @@ from memesent.model import MemeHead, ModelConfig
 @pytest.mark.parametrize("kind", ["concat", "gated"])
 def test_round_trip_gives_identical_outputs(tmp_path, kind):
     torch.manual_seed(0)
-    head = MemeHead(ModelConfig(fusion=FusionConfig(kind=kind), members=3)).eval()
-    head.logit_bias.copy_(torch.tensor([0.5, 0.2, 0.0, -0.1, 0.3]))
+    rates = (0.1, 0.2, 0.3, 0.25, 0.15)
+    config = ModelConfig(fusion=FusionConfig(kind=kind), members=3, calibration="vector")
+    config.base_rates = rates
+    head = MemeHead(config).eval()
+    head.calibration_scale.fill_(0.3)
+    head.calibration_bias.copy_(torch.tensor([0.5, 0.2, 0.0, -0.1, 0.3]))
     head.set_feature_stats(torch.randn(50, 384), torch.randn(50, 1280))
     save_checkpoint(head, tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"config.json", "model.safetensors"}
@@ -27,6 +31,7 @@ def test_round_trip_gives_identical_outputs(tmp_path, kind):
     with torch.no_grad():
         assert torch.equal(head(t, i), loaded(t, i))
     assert loaded.config.fusion.kind == kind and loaded.config.members == 3
+    assert loaded.config.calibration == "vector" and loaded.config.base_rates == rates
 
 
 def test_heads_follow_the_backbone_sizes():
@@ -37,7 +42,7 @@ def test_heads_follow_the_backbone_sizes():
     )
     out = MemeHead(cfg)(torch.randn(2, 768), torch.randn(2, 512))
     assert out.shape == (2, 5)
-    assert torch.allclose(out.exp().sum(-1), torch.ones(2))
+    assert torch.allclose(out.exp().sum(-1), torch.ones(2, dtype=out.dtype))
 
 
 def test_other_backbones_are_refused(tmp_path, text_encoder, image_encoder):
@@ -85,6 +90,16 @@ def test_other_format_versions_and_damaged_files_are_clear_errors(tmp_path):
     newer = {"format": "memesent-head/99", "labels": config["labels"]}
     (tmp_path / "config.json").write_text(json.dumps(newer))
     with pytest.raises(CheckpointError, match="has format 'memesent-head/99'"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "format": "memesent-head/1"}))
+    with pytest.raises(CheckpointError, match=r"before models carried their calibration.*retrain"):
+        load_checkpoint(tmp_path)
+    rates = dict(config["base_rates"], neutral=0.9)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "base_rates": rates}))
+    with pytest.raises(CheckpointError, match=r"base rates .* summing to 1"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "calibration": "platt"}))
+    with pytest.raises(CheckpointError, match="unknown calibration 'platt'"):
         load_checkpoint(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**config, "members": "two"}))
     with pytest.raises(CheckpointError, match="not a valid memesent config"):

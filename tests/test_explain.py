@@ -69,14 +69,14 @@ def test_other_target(predictor):
         predictor.explain(meme, caption, target="ecstatic")
 
 
-def test_heat_map_is_grad_cam_on_the_target_layer(predictor):
+def test_heat_map_is_grad_cam_on_the_target_layer(raw_predictor):
     meme, caption = photo("astronaut", (224, 224)), "one small step"
-    e = predictor.explain(meme, caption)
-    pixels = predictor.image_encoder.preprocess(meme)[None]
-    text = predictor.text_encoder.encode([caption])
-    encoder = predictor.image_encoder
+    e = raw_predictor.explain(meme, caption)
+    pixels = raw_predictor.image_encoder.preprocess(meme)[None]
+    text = raw_predictor.text_encoder.encode([caption])
+    encoder = raw_predictor.image_encoder
     cam = LayerGradCam(
-        lambda x: torch.stack(predictor.head.members_logits(text, encoder(x))).mean(0),
+        lambda x: torch.stack(raw_predictor.head.members_logits(text, encoder(x))).mean(0),
         encoder.target_layer,
     )
     coarse = cam.attribute(pixels, target=LABELS.index(e.target), relu_attributions=True)[0, 0]
@@ -88,7 +88,7 @@ def test_heat_map_is_grad_cam_on_the_target_layer(predictor):
     assert e.heatmap == pytest.approx(expected.numpy(), abs=1e-4)
 
 
-def test_words_map_back_to_the_caption(text_encoder, predictor):
+def test_words_map_back_to_the_caption(text_encoder, raw_predictor):
     spans = _word_spans(ODD_CAPTION)
     assert [ODD_CAPTION[s:e] for s, e in spans] == ODD_CAPTION.split()
     ids, _, word_of_token = _tokenize(text_encoder, ODD_CAPTION, spans)
@@ -106,7 +106,7 @@ def test_words_map_back_to_the_caption(text_encoder, predictor):
     assert pieces[words.index("🤣")] == ["[UNK]"]
     assert "".join(p.removeprefix("##") for p in pieces[words.index("#relatable")]) == "#relatable"
     assert words.index("\u200b") not in pieces  # dropped by the tokenizer: no pieces
-    e = predictor.explain(photo(), ODD_CAPTION)
+    e = raw_predictor.explain(photo(), ODD_CAPTION)
     _check(e, (500, 500), ODD_CAPTION)
     assert dict(e.words)["\u200b"] == 0.0
     assert e.words[0][1] != 0 and e.words[1][1] != 0 and e.words[2][1] != 0  # lol, lol, and 🤣
@@ -126,9 +126,9 @@ def test_tiny_and_wide_pictures(predictor, size):
     _check(e, size, "so wide")
 
 
-def test_words_past_the_token_limit_score_zero(predictor):
+def test_words_past_the_token_limit_score_zero(raw_predictor):
     caption = " ".join(f"word{i % 7}" for i in range(200))
-    e = predictor.explain(photo(), caption)
+    e = raw_predictor.explain(photo(), caption)
     _check(e, (500, 500), caption)
     scores = [s for _, s in e.words]
     assert any(scores[:20]) and not any(scores[-100:])

@@ -36,14 +36,14 @@ def test_predict_contract(predictor, tmp_path):
     _check(predictor.predict(meme, ""))
 
 
-def test_caption_changes_the_answer(predictor):
+def test_caption_changes_the_answer(raw_predictor):
     meme = photo("coffee")
-    a = predictor.predict(meme, "I love this, best morning ever, so happy")
-    b = predictor.predict(meme, "I hate everything, worst day, I want to die")
+    a = raw_predictor.predict(meme, "I love this, best morning ever, so happy")
+    b = raw_predictor.predict(meme, "I hate everything, worst day, I want to die")
     assert a.probs != pytest.approx(b.probs, abs=1e-3)
 
 
-def test_batched_and_single_agree(predictor):
+def test_batched_and_single_agree(raw_predictor):
     names = ["chelsea", "coffee", "astronaut", "rocket", "camera"]
     images = [photo(n, (200 + 40 * i, 300)) for i, n in enumerate(names)]
     captions = [
@@ -53,9 +53,9 @@ def test_batched_and_single_agree(predictor):
         "ok",
         "x y",
     ]
-    batch = predictor.predict_batch(images, captions, batch_size=3)
+    batch = raw_predictor.predict_batch(images, captions, batch_size=3)
     for image, caption, got in zip(images, captions, batch, strict=True):
-        single = predictor.predict(image, caption)
+        single = raw_predictor.predict(image, caption)
         assert got.label == single.label
         assert got.probs == pytest.approx(single.probs, abs=1e-5)
 
@@ -96,15 +96,15 @@ def test_every_image_mode(predictor, mode):
     _check(predictor.predict(_modes()[mode], "caption"))
 
 
-def test_animated_gif_uses_first_frame(predictor):
+def test_animated_gif_uses_first_frame(raw_predictor):
     gif = Image.open(io.BytesIO(_modes()["animated GIF"]))
     frames = []
     for i in range(2):
         gif.seek(i)
         frames.append(gif.convert("RGB"))
-    animated = predictor.predict(_modes()["animated GIF"], "x")
-    assert animated.probs == pytest.approx(predictor.predict(frames[0], "x").probs, abs=1e-6)
-    assert animated.probs != pytest.approx(predictor.predict(frames[1], "x").probs, abs=1e-3)
+    animated = raw_predictor.predict(_modes()["animated GIF"], "x")
+    assert animated.probs == pytest.approx(raw_predictor.predict(frames[0], "x").probs, abs=1e-6)
+    assert animated.probs != pytest.approx(raw_predictor.predict(frames[1], "x").probs, abs=1e-3)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2000, 40), (40, 2000)])
@@ -130,17 +130,17 @@ def test_caption_must_be_text(predictor):
         predictor.predict(photo(), 42)
 
 
-def test_threads_share_one_predictor(predictor):
+def test_threads_share_one_predictor(raw_predictor):
     from concurrent.futures import ThreadPoolExecutor
 
     memes = [
         (draw_meme(photo(n), c), c)
         for n, c in (("coffee", "monday again"), ("rocket", "we did it yay"))
     ]
-    expected = [predictor.predict(m, c).probs for m, c in memes]
+    expected = [raw_predictor.predict(m, c).probs for m, c in memes]
     with ThreadPoolExecutor(4) as pool:
-        explained = [pool.submit(predictor.explain, *memes[k % 2]) for k in range(3)]
-        scored = [pool.submit(predictor.predict, *memes[k % 2]) for k in range(16)]
+        explained = [pool.submit(raw_predictor.explain, *memes[k % 2]) for k in range(3)]
+        scored = [pool.submit(raw_predictor.predict, *memes[k % 2]) for k in range(16)]
         for k, job in enumerate(scored):
             assert job.result().probs == pytest.approx(expected[k % 2], abs=1e-5)
         for job in explained:

@@ -136,6 +136,7 @@ def test_training_writes_the_model_folder(trained):
         "model.safetensors",
         "metrics.json",
         "confusion.png",
+        "reliability.png",
         "training_curve.png",
         "MODEL_CARD.md",
         "split.json",
@@ -143,15 +144,17 @@ def test_training_writes_the_model_folder(trained):
     assert expected <= {p.name for p in out.iterdir()}
     split = json.loads((out / "split.json").read_text())
     assert not set(split["train"]) & set(split["test"])
-    assert not set(split["val"]) & set(split["test"])
-    assert len(split["train"]) + len(split["val"]) + len(split["test"]) == 72
+    parts = [set(split[k]) for k in ("train", "val", "calibration", "test")]
+    assert sum(map(len, parts)) == len(set().union(*parts)) == 72  # every meme in one part
     assert "test split" in (out / "MODEL_CARD.md").read_text()
 
 
 def test_the_model_learns_the_drawn_sentiment(trained):
     metrics = json.loads((trained[0] / "metrics.json").read_text())
     assert metrics["test"]["accuracy_3"] >= 0.8, metrics["test"]["confusion_3"]
-    assert metrics["majority_baseline_test"]["accuracy_3"] < 0.5
+    assert metrics["base_rates_test"]["accuracy_3"] < 0.5
+    assert min(metrics["test"]["auroc_3"].values()) > 0.8
+    assert metrics["test"]["log_loss_3"] < metrics["test"]["log_loss_base_3"] - 0.3
 
 
 def test_shipped_style_predictor_reads_captions_and_pictures(trained, text_encoder, image_encoder):
@@ -197,6 +200,15 @@ def test_evaluate_json_is_complete_and_consistent(trained, memes_dir, tmp_path):
         "per_class_5",
         "confusion_3",
         "confusion_5",
+        "auroc_3",
+        "spearman_5",
+        "log_loss_3",
+        "log_loss_base_3",
+        "brier_3",
+        "ece_3",
+        "classwise_ece_3",
+        "macro_f1_3_balanced",
+        "ci",
     ):
         assert key in m, key
     n = m["n"]
@@ -209,8 +221,11 @@ def test_evaluate_json_is_complete_and_consistent(trained, memes_dir, tmp_path):
         f1s = [m[f"per_class_{k}"][c]["f1"] for c in names]
         assert np.isclose(np.mean(f1s), m[f"macro_f1_{k}"])
     trained_metrics = json.loads((out / "metrics.json").read_text())["test"]
-    assert m["accuracy_3"] == pytest.approx(trained_metrics["accuracy_3"], abs=1e-9)
+    for key in ("accuracy_3", "log_loss_3", "log_loss_base_3", "brier_3", "ece_3"):
+        assert m[key] == pytest.approx(trained_metrics[key], abs=1e-6), key
+    assert m["auroc_3"] == pytest.approx(trained_metrics["auroc_3"], abs=1e-6)
     assert target.with_suffix(".confusion.png").is_file()
+    assert target.with_suffix(".reliability.png").is_file()
 
 
 def test_evaluate_names_split_memes_it_cannot_find(trained, memes_dir, tmp_path, capsys):
@@ -327,10 +342,17 @@ def test_split_is_stratified_and_seeded():
 
 def test_split_of_few_memes_falls_back_or_says_why():
     few = stratified_split(np.repeat(np.arange(5), 3), 0.15, 0.15, 0)  # 3 test memes, 5 levels
-    parts = np.concatenate([few.train, few.val, few.test])
-    assert sorted(parts) == list(range(15)) and min(map(len, (few.train, few.val, few.test))) > 0
+    parts = (few.train, few.val, few.calib, few.test)
+    assert sorted(np.concatenate(parts)) == list(range(15)) and min(map(len, parts)) > 0
     with pytest.raises(DataError, match="too few"):
         stratified_split(np.array([2]), 0.15, 0.15, 0)
+
+
+def outside_test_of(memes) -> list:
+    from train.ablation import outside_test
+    from train.run import TrainConfig
+
+    return list(outside_test(TrainConfig(Path(), Path()), memes.labels))
 
 
 def test_finetune_trains_only_the_top_layers_and_learns_captions(memes_dir, tmp_path):
@@ -355,7 +377,7 @@ def test_finetune_trains_only_the_top_layers_and_learns_captions(memes_dir, tmp_
         fresh["model.embeddings.word_embeddings.weight"],
         tuned["model.embeddings.word_embeddings.weight"],
     )
-    probs = model.probs([memes.captions[i] for i in worded])
+    probs = model.log_probs([memes.captions[i] for i in worded]).exp().numpy()
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
     assert (probs.argmax(1) == memes.labels[worded]).mean() > 0.8
 
@@ -376,4 +398,4 @@ def test_finetune_trains_only_the_top_layers_and_learns_captions(memes_dir, tmp_
     )
     assert code == 0
     row = json.loads(out.read_text())["row"]
-    assert 0.0 <= row["macro_f1_3"][0] <= 1.0 and row["variant"].startswith("text only")
+    assert row["variant"].startswith("text only") and row["n"] == len(outside_test_of(memes))

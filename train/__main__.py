@@ -11,9 +11,10 @@ from pathlib import Path
 
 from memesent.backbones import IMAGE_SPECS, TEXT_SPECS
 from memesent.fusion import FUSIONS
+from memesent.model import CALIBRATIONS
 
 from .data import DataError
-from .loop import BALANCING, HeadSettings
+from .loop import BALANCING, LOSSES, HeadSettings
 from .run import DEFAULT_CACHE, TrainConfig, run
 
 
@@ -30,9 +31,11 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--dropout", type=float, default=d.dropout)
     p.add_argument("--members", type=int, default=d.members, help="ensemble size (seeds)")
     p.add_argument(
-        "--tune-priors",
-        action="store_true",
-        help="shift the negative and neutral priors to maximise validation macro-F1",
+        "--calibration",
+        choices=CALIBRATIONS,
+        default=d.calibration,
+        help="fitted on the calibration part: temperature and per-level bias (vector), "
+        "temperature only, or none (default: %(default)s)",
     )
     p.add_argument("--epochs", type=int, default=h.epochs)
     p.add_argument("--patience", type=int, default=h.patience)
@@ -40,6 +43,14 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--weight-decay", type=float, default=h.weight_decay)
     p.add_argument("--batch-size", type=int, default=h.batch_size)
     p.add_argument("--balance", choices=BALANCING, default=h.balance, help="class weights")
+    p.add_argument("--loss", choices=LOSSES, default=h.loss, help="cross-entropy or ordinal")
+    p.add_argument("--label-smoothing", type=float, default=h.label_smoothing)
+    p.add_argument(
+        "--ordinal-smoothing",
+        type=float,
+        default=h.ordinal_smoothing,
+        help="share of each target moved to the neighbouring levels",
+    )
     p.add_argument(
         "--aux-weight",
         type=float,
@@ -54,16 +65,22 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    p.add_argument("--calib-fraction", type=float, default=d.calib_fraction)
     p.add_argument("--test-fraction", type=float, default=d.test_fraction)
     a = p.parse_args(argv)
     if a.members < 1 or a.epochs < 1:
         p.error("--members and --epochs must be at least 1")
-    if not (
-        0 < a.val_fraction < 1 and 0 < a.test_fraction < 1 and a.val_fraction + a.test_fraction < 1
-    ):
-        p.error("--val-fraction and --test-fraction must be in (0, 1) and sum to less than 1")
+    parts = (a.val_fraction, a.calib_fraction, a.test_fraction)
+    if not (all(0 < f < 1 for f in parts) and sum(parts) < 1):
+        p.error(
+            "--val-fraction, --calib-fraction and --test-fraction must be in (0, 1) "
+            "and sum to less than 1"
+        )
     args = vars(a)
-    head = HeadSettings(**{f.name: args.pop(f.name) for f in fields(HeadSettings)})
+    try:
+        head = HeadSettings(**{f.name: args.pop(f.name) for f in fields(HeadSettings)})
+    except ValueError as err:
+        p.error(str(err))
     return TrainConfig(head=head, **args)
 
 
@@ -80,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         k: round(test[k], 3) for k in ("accuracy_3", "macro_f1_3", "accuracy_5", "macro_f1_5")
     }
     summary["f1_negative_3"] = round(test["per_class_3"]["negative"]["f1"], 3)
+    summary.update({k: round(test[k], 3) for k in ("log_loss_3", "log_loss_base_3", "ece_3")})
+    summary["auroc_3"] = {c: v if v is None else round(v, 3) for c, v in test["auroc_3"].items()}
     print(f"wrote {cfg.out}; test split ({test['n']} memes): {json.dumps(summary)}")
     return 0
 

@@ -126,44 +126,63 @@ def _image_problem(path: Path) -> str | None:
     return None
 
 
+# Split attribute -> its key in split.json
+SPLIT_PARTS = {"train": "train", "val": "val", "calib": "calibration", "test": "test"}
+
+
 @dataclass
 class Split:
-    """Indices into a `MemeSet` for training, validation (early stopping, tuning) and test."""
+    """Indices into a `MemeSet`: `train` fits the head, `val` chooses its epoch, `calib` fits its
+    calibration, `test` measures it; no meme is in two parts."""
 
     train: np.ndarray
     val: np.ndarray
+    calib: np.ndarray
     test: np.ndarray
 
     def save(self, path: Path, names: list[str]) -> None:
-        path.write_text(
-            json.dumps({k: [names[i] for i in getattr(self, k)] for k in ("train", "val", "test")})
-        )
+        """`split.json`: the image names of each part, under the keys of `SPLIT_PARTS`."""
+        parts = {key: [names[i] for i in getattr(self, a)] for a, key in SPLIT_PARTS.items()}
+        path.write_text(json.dumps(parts))
 
 
-def stratified_split(labels: np.ndarray, val: float, test: float, seed: int) -> Split:
-    """A stratified train / validation / test split, the same for the same seed."""
+def stratified_split(
+    labels: np.ndarray, val: float, test: float, seed: int, calib: float = 0.15
+) -> Split:
+    """A train / validation / calibration / test split, stratified by level, the same for the
+    same seed. The test part depends only on `test` and `seed`, so runs with other validation
+    or calibration fractions are measured on the same memes."""
     idx = np.arange(len(labels))
     _, counts = np.unique(labels, return_counts=True)
-    if counts.min() >= 3:
+    if counts.min() >= 4:
         try:
-            return _split(idx, labels, val, test, seed, stratify=True)
+            return _split(idx, labels, val, test, calib, seed, stratify=True)
         except ValueError:  # a part too small to hold every level: split without strata
             pass
     try:
-        return _split(idx, labels, val, test, seed, stratify=False)
+        return _split(idx, labels, val, test, calib, seed, stratify=False)
     except ValueError as err:
         raise DataError(
-            f"{len(labels)} memes are too few for a train / validation / test split ({err})"
+            f"{len(labels)} memes are too few for a train / validation / calibration / test "
+            f"split ({err})"
         ) from err
 
 
 def _split(
-    idx: np.ndarray, labels: np.ndarray, val: float, test: float, seed: int, stratify: bool
+    idx: np.ndarray,
+    labels: np.ndarray,
+    val: float,
+    test: float,
+    calib: float,
+    seed: int,
+    stratify: bool,
 ) -> Split:
-    strat = labels if stratify else None
-    rest, test_idx = train_test_split(idx, test_size=test, stratify=strat, random_state=seed)
-    strat_rest = labels[rest] if stratify else None
-    train_idx, val_idx = train_test_split(
-        rest, test_size=val / (1 - test), stratify=strat_rest, random_state=seed
-    )
-    return Split(np.sort(train_idx), np.sort(val_idx), np.sort(test_idx))
+    def cut(part: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+        return train_test_split(
+            part, test_size=share, stratify=labels[part] if stratify else None, random_state=seed
+        )
+
+    rest, test_idx = cut(idx, test)
+    train_idx, held = cut(rest, (val + calib) / (1 - test))
+    val_idx, calib_idx = cut(held, calib / (val + calib))
+    return Split(*(np.sort(part) for part in (train_idx, val_idx, calib_idx, test_idx)))

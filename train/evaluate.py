@@ -17,16 +17,18 @@ from tqdm import tqdm
 
 from memesent import LABELS, LABELS3, Predictor
 from memesent.checkpoint import CheckpointError
+from memesent.labels import TO3_INDEX, collapse
 
 from .data import DataError, load_memes
-from .metrics import TO3_INDEX, collapse_probs, evaluate_probs
-from .report import plot_confusions
+from .metrics import evaluate_probs
+from .report import information_table, plot_confusions, plot_reliability
 
 
 def evaluate(
     predictor: Predictor, data_dir: Path, names: list[str] | None = None, batch_size: int = 32
-) -> dict:
-    """Metrics of `predictor` on the memes of `data_dir` (only `names` when given).
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Metrics of `predictor` on the memes of `data_dir` (only `names` when given), with the
+    true level indices and the predicted probabilities they were computed from.
 
     `skipped` lists the memes left out because their picture is missing or unreadable, and
     `missing` the `names` that `labels.csv` does not have.
@@ -54,12 +56,12 @@ def evaluate(
         results = predictor.predict_batch([paths[i] for i in idx], [captions[i] for i in idx])
         rows.extend([r.probs[label] for label in LABELS] for r in results)
     probs, labels = np.array(rows), memes.labels[keep]
-    metrics = evaluate_probs(labels, probs)
+    metrics = evaluate_probs(labels, probs, np.array(predictor.head.config.base_rates))
     metrics["skipped"] = [{"image": n, "reason": r} for n, r in skipped]
     metrics["missing"] = missing
     metrics["report_3"] = classification_report(
         TO3_INDEX[labels],
-        collapse_probs(probs).argmax(1),
+        collapse(probs).argmax(1),
         labels=[0, 1, 2],
         target_names=list(LABELS3),
         digits=3,
@@ -73,7 +75,7 @@ def evaluate(
         digits=3,
         zero_division=0,
     )
-    return metrics
+    return metrics, labels, probs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,25 +92,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--part",
-        choices=("train", "val", "test"),
+        choices=("train", "val", "calibration", "test"),
         default="test",
         help="which part of --split to score (default: test)",
     )
     a = p.parse_args(argv)
     try:
         names = _split_part(a.split, a.part) if a.split else None
-        metrics = evaluate(Predictor.load(a.model), a.data, names)
+        metrics, labels, probs = evaluate(Predictor.load(a.model), a.data, names)
     except (DataError, CheckpointError, OSError, json.JSONDecodeError) as err:
         print(f"python -m train.evaluate: {err}", file=sys.stderr)
         return 2
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(metrics, indent=2) + "\n")
-    plot_confusions(
-        metrics, a.json.with_suffix(".confusion.png"), f"{a.data.name}, {metrics['n']} memes"
-    )
+    title = f"{a.data.name}, {metrics['n']} memes"
+    plot_confusions(metrics, a.json.with_suffix(".confusion.png"), title)
+    plot_reliability(labels, probs, a.json.with_suffix(".reliability.png"), title)
     print(metrics["report_3"])
     print(metrics["report_5"])
-    print(f"wrote {a.json} and {a.json.with_suffix('.confusion.png')}")
+    print(information_table(metrics))
+    print(f"wrote {a.json}, {a.json.with_suffix('.confusion.png')} and .reliability.png")
     return 0
 
 

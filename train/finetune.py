@@ -2,11 +2,13 @@
 
 The write-up's future work proposes fine-tuning the text encoder instead of freezing it. This
 measures it with the ablation's protocol (`python -m train.ablation`: the memes outside the
-training run's test split, the same stratified folds and inner validation splits): per fold, the
-top `--layers` transformer layers of the text backbone and a linear layer over the five levels are
-trained with Adam and class-weighted cross-entropy on the captions, the epoch with the best inner
-validation macro-F1 is kept and scored on the fold. Compare it with the ablation's frozen
-"text only" row. It is an experiment, not part of `python -m train`: it did not help (README).
+training run's test split, the same stratified folds with inner train / validation / calibration
+parts, held-out predictions pooled and scored with bootstrap intervals): per fold, the top
+`--layers` transformer layers of the text backbone and a linear layer over the five levels are
+trained with Adam and cross-entropy on the captions, the epoch with the lowest validation log-loss
+is kept, and its probabilities are calibrated (`vector`) on the calibration part. Compare it with
+the ablation's frozen "text only" row. It is an experiment, not part of `python -m train`: it did
+not help (README).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from tqdm import tqdm
 from memesent.backbones import DEFAULT_TEXT, TextEncoder, load_text_encoder
 
 from .ablation import cv_folds, markdown, outside_test, summarise
+from .calibration import fit_calibration
 from .data import DataError, load_memes
-from .loop import BALANCING, class_weights
-from .metrics import evaluate_probs, macro_f1_3
+from .loop import BALANCING, base_rates, class_weights
+from .metrics import evaluate_probs
 from .run import TrainConfig
 
 
@@ -40,7 +43,7 @@ class FinetuneSettings:
     lr: float = 3e-5
     head_lr: float = 1e-3
     batch_size: int = 32
-    balance: str = "sqrt"
+    balance: str = "none"
 
 
 class CaptionClassifier(torch.nn.Module):
@@ -66,10 +69,11 @@ class CaptionClassifier(torch.nn.Module):
         return [p for p in self.encoder.parameters() if p.requires_grad]
 
     @torch.inference_mode()
-    def probs(self, captions: list[str], batch: int = 128) -> np.ndarray:
+    def log_probs(self, captions: list[str], batch: int = 128) -> torch.Tensor:
+        """Uncalibrated log-probabilities of the five levels, (len(captions), 5)."""
         self.eval()
-        out = [self(captions[i : i + batch]).softmax(-1) for i in range(0, len(captions), batch)]
-        return torch.cat(out).numpy()
+        out = [self(captions[i : i + batch]) for i in range(0, len(captions), batch)]
+        return torch.cat(out).log_softmax(-1)
 
 
 def finetune_fold(
@@ -81,7 +85,8 @@ def finetune_fold(
     seed: int,
     text_backbone: str = DEFAULT_TEXT,
 ) -> CaptionClassifier:
-    """A freshly loaded backbone fine-tuned on `train_idx`; the best epoch on `val_idx` kept."""
+    """A freshly loaded backbone fine-tuned on `train_idx`; the epoch with the lowest log-loss
+    on `val_idx` kept."""
     torch.manual_seed(seed)
     model = CaptionClassifier(load_text_encoder(text_backbone), settings.layers)
     opt = torch.optim.Adam(
@@ -93,7 +98,8 @@ def finetune_fold(
     loss_fn = torch.nn.CrossEntropyLoss(weight=class_weights(labels[train_idx], settings.balance))
     rng = np.random.default_rng(seed)
     val_caps = [captions[i] for i in val_idx]
-    best, best_state = -1.0, None
+    val_y = torch.as_tensor(labels[val_idx])
+    best, best_state = float("inf"), None
     for epoch in range(settings.epochs):
         model.train()
         order = rng.permutation(train_idx)
@@ -104,8 +110,8 @@ def finetune_fold(
             opt.zero_grad()
             loss.backward()
             opt.step()
-        score = macro_f1_3(labels[val_idx], model.probs(val_caps))
-        if score > best:
+        score = float(torch.nn.functional.nll_loss(model.log_probs(val_caps), val_y))
+        if score < best:
             best, best_state = score, _trainable_state(model)
     model.load_state_dict(best_state, strict=False)
     return model
@@ -141,22 +147,22 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as err:
         print(f"python -m train.finetune: {err}", file=sys.stderr)
         return 2
-    labels, scores = memes.labels, []
-    for k, fold in enumerate(cv_folds(outside_test(cfg, labels), labels, a.folds, a.seed)):
+    labels, pool = memes.labels, outside_test(cfg, memes.labels)
+    probs = np.zeros((len(labels), 5))
+    for k, fold in enumerate(cv_folds(pool, labels, a.folds, a.seed)):
         start = time.perf_counter()
         model = finetune_fold(memes.captions, labels, fold.train, fold.val, settings, a.seed + k)
-        probs = model.probs([memes.captions[i] for i in fold.held])
-        scores.append(evaluate_probs(labels[fold.held], probs))
-        print(
-            f"fold {k + 1}/{a.folds}: macro-F1 {scores[-1]['macro_f1_3']:.3f} "
-            f"({time.perf_counter() - start:.0f} s)",
-            flush=True,
-        )
+        calib = model.log_probs([memes.captions[i] for i in fold.calib])
+        scale, bias = fit_calibration(calib, labels[fold.calib], "vector")
+        held = model.log_probs([memes.captions[i] for i in fold.held])
+        probs[fold.held] = (scale * held.double() + bias).softmax(-1).numpy()
+        print(f"fold {k + 1}/{a.folds} ({time.perf_counter() - start:.0f} s)", flush=True)
     name = (
         f"text only, top {settings.layers} text-encoder layers fine-tuned "
         f"(lr {settings.lr:g}, {settings.balance} class weights)"
     )
-    row = summarise(name, scores)
+    rates = np.array(base_rates(labels[pool]))
+    row = summarise(name, evaluate_probs(labels[pool], probs[pool], rates))
     print(markdown([row]))
     if a.json:
         out = {"settings": asdict(settings), "folds": a.folds, "seed": a.seed, "row": row}

@@ -1,4 +1,5 @@
-"""Training the fusion head on cached features: Adam, cross-entropy, early stopping, priors."""
+"""Training the fusion head on cached features: Adam, early stopping on validation log-loss,
+then the calibration fitted on a part of the memes kept apart for it."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from memesent.labels import LABELS, TO_THREE
+from memesent.labels import LABELS
 from memesent.model import MemeHead, ModelConfig
 
-from .metrics import TO3_INDEX, collapse_probs, macro_f1, macro_f1_3
+from .calibration import fit_calibration
 
 
 @dataclass
@@ -24,30 +25,50 @@ class Features:
     image_flip: torch.Tensor | None = None
 
 
+BALANCING = ("none", "sqrt", "inverse")
+LOSSES = ("cross_entropy", "cumulative")
+
+
 @dataclass
 class HeadSettings:
-    """How one ensemble member is optimised."""
+    """How one ensemble member is optimised.
+
+    `loss`: `cross_entropy` over the five levels, or `cumulative`, the ordinal loss of a
+    cumulative-link model (a binary cross-entropy for each threshold "above level k", from the
+    softmax's cumulative probabilities). `label_smoothing` spreads that share of every target
+    evenly over all levels; `ordinal_smoothing` moves it to the neighbouring levels instead (soft
+    targets that respect the order).
+    """
 
     epochs: int = 60
     patience: int = 12
     lr: float = 1e-3
     weight_decay: float = 1e-4
     batch_size: int = 64
-    balance: str = "sqrt"
+    balance: str = "none"
+    loss: str = "cross_entropy"
+    label_smoothing: float = 0.0
+    ordinal_smoothing: float = 0.0
     aux_weight: float = 0.0
     flip: bool = True
+
+    def __post_init__(self) -> None:
+        if self.balance not in BALANCING:
+            raise ValueError(f"unknown class balancing {self.balance!r}; choose one of {BALANCING}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {LOSSES}")
+        for name in ("label_smoothing", "ordinal_smoothing"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
 
 
 @dataclass
 class MemberHistory:
-    """Per-epoch training loss and validation macro-F1 of one member, and the epoch kept."""
+    """Per-epoch training loss and validation log-loss of one member, and the epoch kept."""
 
     loss: list[float] = field(default_factory=list)
-    val_macro_f1_3: list[float] = field(default_factory=list)
+    val_log_loss: list[float] = field(default_factory=list)
     best_epoch: int = 0
-
-
-BALANCING = ("none", "sqrt", "inverse")
 
 
 def class_weights(labels: np.ndarray, balance: str, n: int = len(LABELS)) -> torch.Tensor:
@@ -58,6 +79,37 @@ def class_weights(labels: np.ndarray, balance: str, n: int = len(LABELS)) -> tor
     inverse = counts.sum() / np.maximum(counts, 1) / n
     w = {"none": np.ones(n), "sqrt": np.sqrt(inverse), "inverse": inverse}[balance]
     return torch.tensor(w, dtype=torch.float32)
+
+
+def soft_targets(y: torch.Tensor, settings: HeadSettings, n: int = len(LABELS)) -> torch.Tensor:
+    """(batch, n) target distributions: one-hot, smoothed uniformly and toward neighbours."""
+    target = F.one_hot(y, n).float()
+    if settings.ordinal_smoothing:
+        kernel = torch.zeros(n, n)
+        for k in range(n):
+            neighbours = [j for j in (k - 1, k + 1) if 0 <= j < n]
+            kernel[k, k] = 1 - settings.ordinal_smoothing
+            kernel[k, neighbours] = settings.ordinal_smoothing / len(neighbours)
+        target = target @ kernel
+    if settings.label_smoothing:
+        target = (1 - settings.label_smoothing) * target + settings.label_smoothing / n
+    return target
+
+
+def level_loss(
+    logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, settings: HeadSettings
+) -> torch.Tensor:
+    """The training loss of one batch of five-level logits (see `HeadSettings`)."""
+    target = soft_targets(y, settings, logits.shape[1])
+    w = weight[y]
+    if settings.loss == "cross_entropy":
+        per_meme = -(target * logits.log_softmax(-1)).sum(-1)
+    else:
+        # P(level > k) for the thresholds k = 0..n-2, and the same for the targets
+        above = logits.softmax(-1).flip(-1).cumsum(-1).flip(-1)[:, 1:].clamp(1e-6, 1 - 1e-6)
+        target_above = target.flip(-1).cumsum(-1).flip(-1)[:, 1:].clamp(0, 1)
+        per_meme = F.binary_cross_entropy(above, target_above, reduction="none").sum(-1)
+    return (w * per_meme).sum() / w.sum()
 
 
 def train_member(
@@ -71,11 +123,13 @@ def train_member(
     settings: HeadSettings,
     seed: int,
 ) -> MemberHistory:
-    """Fit `head.members[member]` on `train_idx`; keep the epoch with the best validation macro-F1.
+    """Fit `head.members[member]` on `train_idx`; keep the epoch with the lowest validation
+    log-loss (five levels), stopping `patience` epochs after it.
 
-    Auxiliary targets (Memotion's humour, sarcasm, offensive, motivational levels; -1 = unknown)
-    get a linear head each on the fused vector when `aux_weight` > 0; those heads exist only
-    during training.
+    Selecting on the likelihood rewards probabilities that mean what they say; an argmax metric
+    would keep an epoch whose answers are confidently wrong. Auxiliary targets (Memotion's
+    humour, sarcasm, offensive, motivational levels; -1 = unknown) get a linear head each on the
+    fused vector when `aux_weight` > 0; those heads exist only during training.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -98,7 +152,7 @@ def train_member(
     aux_t = {k: torch.from_numpy(v) for k, v in aux.items()}
     flip = settings.flip and feats.image_flip is not None
     history = MemberHistory()
-    best_score, best_state = -1.0, None
+    best_state = None
     for epoch in range(settings.epochs):
         net.train()
         order = torch.from_numpy(rng.permutation(train_idx))
@@ -106,7 +160,7 @@ def train_member(
         for batch in order.split(settings.batch_size):
             t, i = head.standardise(feats.text[batch], _images(feats, batch, flip, rng))
             fused = net.fuse(t, i)
-            loss = F.cross_entropy(net.out(fused), y[batch], weight=weight)
+            loss = level_loss(net.out(fused), y[batch], weight, settings)
             for name, aux_head in aux_heads.items():
                 target = aux_t[name][batch]
                 if (target >= 0).any():
@@ -118,10 +172,9 @@ def train_member(
             opt.step()
             total += loss.item() * len(batch)
         history.loss.append(total / len(train_idx))
-        score = _member_val_f1(head, member, feats, labels, val_idx)
-        history.val_macro_f1_3.append(score)
-        if score > best_score:
-            best_score, history.best_epoch = score, epoch
+        history.val_log_loss.append(_member_log_loss(head, member, feats, y, val_idx))
+        if history.val_log_loss[-1] < history.val_log_loss[history.best_epoch] or epoch == 0:
+            history.best_epoch = epoch
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         elif epoch - history.best_epoch >= settings.patience:
             break
@@ -141,43 +194,25 @@ def _images(
 
 
 @torch.no_grad()
-def _member_val_f1(
-    head: MemeHead, member: int, feats: Features, labels: np.ndarray, idx: np.ndarray
+def _member_log_loss(
+    head: MemeHead, member: int, feats: Features, y: torch.Tensor, idx: np.ndarray
 ) -> float:
     net = head.members[member].eval()
     t, i = head.standardise(feats.text[idx], feats.image[idx])
-    return macro_f1_3(labels[idx], net(t, i).softmax(-1).numpy())
+    return float(F.cross_entropy(net(t, i), y[idx]))
 
 
 @torch.no_grad()
 def predict_probs(head: MemeHead, feats: Features, idx: np.ndarray) -> np.ndarray:
-    """The head's five-level probabilities for the memes `idx`."""
+    """The head's calibrated five-level probabilities for the memes `idx`."""
     head.eval()
-    return head(feats.text[idx], feats.image[idx]).exp().numpy()
+    return head(feats.text[idx], feats.image[idx]).double().softmax(-1).numpy()
 
 
-PRIOR_GRID = np.round(np.arange(-1.5, 1.51, 0.1), 2)
-
-
-def tune_priors(probs: np.ndarray, labels: np.ndarray) -> torch.Tensor:
-    """Log-prior shifts for the negative and neutral classes that maximise validation macro-F1.
-
-    Returned as a five-level `logit_bias` (both negative levels share the negative shift, positive
-    levels stay at 0), which shifts the collapsed three-class log-probabilities by the same
-    amounts. Ties keep the smallest shift, so no evidence means no change.
-    """
-    y3 = TO3_INDEX[labels]
-    logp3 = np.log(np.clip(collapse_probs(probs), 1e-12, None))
-    best = (macro_f1(y3, logp3.argmax(1), 3), 0.0, 0.0)
-    for bn in PRIOR_GRID:
-        for bu in PRIOR_GRID:
-            score = macro_f1(y3, (logp3 + np.array([bn, bu, 0.0])).argmax(1), 3)
-            if score > best[0] + 1e-9 or (
-                abs(score - best[0]) <= 1e-9 and abs(bn) + abs(bu) < abs(best[1]) + abs(best[2])
-            ):
-                best = (score, bn, bu)
-    shift = {"negative": best[1], "neutral": best[2], "positive": 0.0}
-    return torch.tensor([shift[TO_THREE[label]] for label in LABELS], dtype=torch.float32)
+def base_rates(labels: np.ndarray) -> tuple[float, ...]:
+    """Each level's share of `labels`."""
+    counts = np.bincount(labels, minlength=len(LABELS))
+    return tuple(float(c) for c in counts / counts.sum())
 
 
 def fit_head(
@@ -185,25 +220,25 @@ def fit_head(
     feats: Features,
     labels: np.ndarray,
     aux: dict[str, np.ndarray],
-    train_idx: np.ndarray,
-    val_idx: np.ndarray,
+    parts: tuple[np.ndarray, np.ndarray, np.ndarray],
     settings: HeadSettings,
     seed: int,
-    tune: bool,
 ) -> tuple[MemeHead, list[MemberHistory]]:
-    """A new head for `config`: every ensemble member trained, then (if `tune`) priors tuned.
+    """A new head for `config`: every ensemble member trained on `parts[0]` with early stopping
+    on `parts[1]`, then `config.calibration` fitted on `parts[2]`.
 
     Runs on one thread: these matrices are small, and extra threads only add synchronisation.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _fit_head(config, feats, labels, aux, train_idx, val_idx, settings, seed, tune)
+        return _fit_head(config, feats, labels, aux, parts, settings, seed)
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit_head(config, feats, labels, aux, train_idx, val_idx, settings, seed, tune):
+def _fit_head(config, feats, labels, aux, parts, settings, seed):
+    train_idx, val_idx, calib_idx = parts
     torch.manual_seed(seed)  # the initial weights depend on the seed alone
     head = MemeHead(config)
     head.set_feature_stats(feats.text[train_idx], feats.image[train_idx])
@@ -211,6 +246,12 @@ def _fit_head(config, feats, labels, aux, train_idx, val_idx, settings, seed, tu
         train_member(head, k, feats, labels, aux, train_idx, val_idx, settings, seed * 1000 + k)
         for k in range(config.members)
     ]
-    if tune:
-        head.logit_bias.copy_(tune_priors(predict_probs(head, feats, val_idx), labels[val_idx]))
-    return head.eval(), histories
+    head.eval()
+    with torch.no_grad():
+        uncalibrated = head.combine(
+            head.members_logits(feats.text[calib_idx], feats.image[calib_idx])
+        )
+    scale, bias = fit_calibration(uncalibrated, labels[calib_idx], config.calibration)
+    head.calibration_scale.copy_(scale)
+    head.calibration_bias.copy_(bias)
+    return head, histories

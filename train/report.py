@@ -1,4 +1,5 @@
-"""What a training run leaves for people: confusion matrices, training curves, the model card."""
+"""What a training run leaves for people: confusion matrices, training curves, a reliability
+diagram and the model card, every sentence of which is derived from the run's metrics."""
 
 from __future__ import annotations
 
@@ -10,14 +11,19 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.calibration import CalibrationDisplay
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from memesent.labels import LABELS, LABELS3
+from memesent.labels import LABELS, LABELS3, TO3_INDEX, collapse
+from memesent.quality import HeldOutQuality
+
+from .metrics import ECE_BINS
 
 if TYPE_CHECKING:
     from .run import TrainConfig
 
-# The original write-up's test-set numbers (three classes) and the SemEval-2020 Task 8 results.
+# The original write-up's test-set numbers (three classes) and the SemEval-2020 Task 8 results:
+# published measurements of other systems, quoted for comparison.
 WRITEUP = {
     "accuracy_3": 0.51,
     "macro_f1_3": 0.32,
@@ -42,54 +48,129 @@ def plot_confusions(metrics: dict, path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def plot_reliability(labels: np.ndarray, probs: np.ndarray, path: Path, title: str = "") -> None:
+    """Reliability diagrams (scikit-learn's `CalibrationDisplay`): left, how often the top
+    three-class answer is right against the probability it was given; right, each class one
+    against the rest. A calibrated model follows the diagonal."""
+    y3, p3 = TO3_INDEX[np.asarray(labels)], collapse(probs)
+    fig, (top_ax, class_ax) = plt.subplots(1, 2, figsize=(12, 5))
+    CalibrationDisplay.from_predictions(
+        p3.argmax(1) == y3, p3.max(1), n_bins=ECE_BINS, ax=top_ax, name="top class"
+    )
+    top_ax.set(title="top class", xlabel="stated probability", ylabel="share right")
+    for k, c in enumerate(LABELS3):
+        CalibrationDisplay.from_predictions(y3 == k, p3[:, k], n_bins=ECE_BINS, ax=class_ax, name=c)
+    class_ax.set(title="each class vs the rest", xlabel="stated probability", ylabel="share true")
+    for ax in (top_ax, class_ax):
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+    fig.suptitle(title or f"{len(y3)} memes, {ECE_BINS} bins")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def plot_history(history: list[dict], path: Path) -> None:
-    """Training loss and validation macro-F1 per epoch for each ensemble member."""
-    fig, (loss_ax, f1_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    """Training loss and validation log-loss per epoch for each ensemble member."""
+    fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for k, h in enumerate(history):
         epochs = np.arange(1, len(h["loss"]) + 1)
         loss_ax.plot(epochs, h["loss"], label=f"member {k + 1}")
-        f1_ax.plot(epochs, h["val_macro_f1_3"], label=f"member {k + 1}")
-        f1_ax.scatter([h["best_epoch"] + 1], [h["val_macro_f1_3"][h["best_epoch"]]], marker="o")
+        val_ax.plot(epochs, h["val_log_loss"], label=f"member {k + 1}")
+        val_ax.scatter([h["best_epoch"] + 1], [h["val_log_loss"][h["best_epoch"]]], marker="o")
     loss_ax.set(title="training loss", xlabel="epoch")
-    f1_ax.set(title="validation macro-F1 (3 classes); dot = kept", xlabel="epoch")
+    val_ax.set(
+        title="validation log-loss (5 levels, before calibration); dot = kept", xlabel="epoch"
+    )
     loss_ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def write_report(out: Path, cfg: TrainConfig, metrics: dict) -> None:
-    """confusion.png, training_curve.png and MODEL_CARD.md in the model folder."""
-    plot_confusions(
-        metrics["test"], out / "confusion.png", f"test split, {metrics['test']['n']} memes"
-    )
+def write_report(
+    out: Path, cfg: TrainConfig, metrics: dict, test_labels: np.ndarray, test_probs: np.ndarray
+) -> None:
+    """confusion.png, reliability.png, training_curve.png and MODEL_CARD.md in the model folder."""
+    n = metrics["test"]["n"]
+    plot_confusions(metrics["test"], out / "confusion.png", f"test split, {n} memes")
+    plot_reliability(test_labels, test_probs, out / "reliability.png", f"test split, {n} memes")
     plot_history(metrics["history"], out / "training_curve.png")
     (out / "MODEL_CARD.md").write_text(model_card(cfg, metrics))
 
 
-def _row(name: str, m: dict) -> tuple:
-    return (name, m["accuracy_3"], m["macro_f1_3"], *(m["per_class_3"][c]["f1"] for c in LABELS3))
+def _interval(metrics: dict, key: str) -> str:
+    ci = metrics.get("ci", {}).get(key)
+    return f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "–"
+
+
+def _value(v: float | None) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def information_table(t: dict) -> str:
+    """Markdown rows: each information measure of the test split with its 95 % interval."""
+    rows = [
+        *(
+            (f"AUROC, {c} vs rest", t["auroc_3"][c], f"auroc_3_{c}", "0.5 is chance")
+            for c in LABELS3
+        ),
+        ("Spearman, expected vs true level (5)", t["spearman_5"], "spearman_5", "0 is chance"),
+        ("log-loss (3 classes)", t["log_loss_3"], "log_loss_3", "lower is better"),
+        ("log-loss of the base rates", t["log_loss_base_3"], None, "stating a typical meme's"),
+        (
+            "log-loss minus the base rates'",
+            t["log_loss_3"] - t["log_loss_base_3"],
+            "log_loss_3_minus_base",
+            "below 0: more informative",
+        ),
+        ("Brier score (3 classes)", t["brier_3"], None, "lower is better"),
+        (
+            "expected calibration error (top class)",
+            t["ece_3"],
+            None,
+            f"{ECE_BINS} bins; 0 is ideal",
+        ),
+        ("mean top probability", t["mean_top_prob_3"], None, f"accuracy {t['accuracy_3']:.3f}"),
+        ("answers claiming over 90 %", t["share_top_prob_over_90_3"], None, "share of memes"),
+    ]
+    lines = ["| measure | value | 95 % interval | reading |", "| --- | ---: | :---: | --- |"]
+    for name, v, key, note in rows:
+        lines.append(f"| {name} | {_value(v)} | {_interval(t, key) if key else '–'} | {note} |")
+    return "\n".join(lines)
+
+
+def decision_table(t: dict, base: dict) -> str:
+    """Markdown rows: accuracy and F1 of the model's decisions against the base rates' and the
+    write-up's."""
+
+    def row(name: str, m: dict, balanced: bool = False) -> str:
+        if balanced:
+            f1 = [m["f1_3_balanced"][c] for c in LABELS3]
+            acc, mf1 = m["accuracy_3_balanced"], m["macro_f1_3_balanced"]
+        else:
+            f1 = [m["per_class_3"][c]["f1"] for c in LABELS3]
+            acc, mf1 = m["accuracy_3"], m["macro_f1_3"]
+        return f"| {name} | {acc:.3f} | {mf1:.3f} | " + " | ".join(f"{v:.3f}" for v in f1) + " |"
+
+    majority = LABELS3[int(np.argmax(np.sum(base["confusion_3"], axis=0)))]
+    w = WRITEUP
+    return "\n".join(
+        [
+            "| decision | accuracy | macro-F1 | F1 negative | F1 neutral | F1 positive |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+            row("this model, most likely class", t),
+            row("this model, balanced (prior-corrected)", t, balanced=True),
+            row(f"base rates: always {majority}", base),
+            f"| original write-up (its own test set) | {w['accuracy_3']:.3f} | "
+            f"{w['macro_f1_3']:.3f} | {w['negative']:.3f} | {w['neutral']:.3f} | "
+            f"{w['positive']:.3f} |",
+        ]
+    )
 
 
 def model_card(cfg: TrainConfig, metrics: dict) -> str:
-    t, base, d = metrics["test"], metrics["majority_baseline_test"], metrics["data"]
-    majority = LABELS[int(np.argmax(np.sum(base["confusion_5"], axis=0)))]
-    rows = [
-        _row("this model", t),
-        _row(f"always {majority.replace('_', ' ')}", base),
-        (
-            "original write-up (its own test set)",
-            WRITEUP["accuracy_3"],
-            WRITEUP["macro_f1_3"],
-            WRITEUP["negative"],
-            WRITEUP["neutral"],
-            WRITEUP["positive"],
-        ),
-    ]
-    table = "\n".join(
-        f"| {name} | {acc:.3f} | {mf1:.3f} | {neg:.3f} | {neu:.3f} | {pos:.3f} |"
-        for name, acc, mf1, neg, neu, pos in rows
-    )
+    t, base, d = metrics["test"], metrics["base_rates_test"], metrics["data"]
+    quality = HeldOutQuality.from_metrics(metrics)
     h = cfg.head
     members = (
         "one network"
@@ -97,49 +178,65 @@ def model_card(cfg: TrainConfig, metrics: dict) -> str:
         else f"an ensemble of {cfg.members} networks trained with different seeds, "
         "probabilities averaged"
     )
-    priors = (
-        f"class priors tuned on the validation split for macro-F1 (log-prior shifts "
-        f"{metrics['logit_bias']})"
-        if cfg.tune_priors
-        else "class priors as trained"
-    )
+    cal = metrics["calibration"]
+    calibration = {
+        "vector": f"a temperature (scale {cal['scale']:.4f}) and a bias per level",
+        "temperature": f"a temperature (scale {cal['scale']:.4f})",
+        "none": "no calibration",
+    }[cal["method"]]
+    rates = ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in metrics["base_rates"].items())
+    folders = ", ".join(d.get("folders", [])) or "the training folder"
     return f"""# memesent fusion head — model card
 
 A small fusion network that reads the sentiment of a meme from its picture and its caption, on
 five levels ({", ".join(LABELS)}), collapsed to negative / neutral / positive
 for scoring.
 
+**How far to trust it.** {quality.trust_sentence()}
+
 ## Model
 - Text: `{cfg.text_backbone}` (frozen, mean-pooled caption vector).
 - Image: `{cfg.image_backbone}`, ImageNet-trained (frozen, pooled last feature map).
-- Head: `{cfg.fusion}` fusion, hidden size {cfg.hidden}, dropout {cfg.dropout}; {members};
-  {priors}.
-- Training: Adam (lr {h.lr}, weight decay {h.weight_decay}), cross-entropy on the five levels with
-  `{h.balance}` class weights, batch {h.batch_size}, up to {h.epochs} epochs with early stopping on
-  validation macro-F1 (patience {h.patience}); auxiliary-label weight {h.aux_weight};
+- Head: `{cfg.fusion}` fusion, hidden size {cfg.hidden}, dropout {cfg.dropout}; {members}.
+- Training: Adam (lr {h.lr}, weight decay {h.weight_decay}), `{h.loss}` loss on the five levels
+  with `{h.balance}` class weights, label smoothing {h.label_smoothing}, ordinal smoothing
+  {h.ordinal_smoothing}, batch {h.batch_size}, up to {h.epochs} epochs, the epoch with the lowest
+  validation log-loss kept (patience {h.patience}); auxiliary-label weight {h.aux_weight};
   mirrored-image augmentation {"on" if h.flip else "off"}; seed {cfg.seed}.
+- Calibration (`{cal["method"]}`): {calibration}, fitted on the calibration part, which neither
+  trained the network nor chose its epoch.
 
 ## Data
-Memotion 7k (SemEval-2020 Task 8): {d["memes"]} labelled memes ({d["skipped"]} skipped),
-split stratified by level with seed {cfg.seed}: {d["train"]} train, {d["validation"]} validation,
-{d["test"]} test (`split.json`). Captions are the data set's corrected transcriptions.
+{d["memes"]:,} labelled memes from {folders} ({d["skipped"]} skipped), split stratified by level
+with seed {cfg.seed}: {d["train"]:,} train, {d["validation"]:,} validation (epoch),
+{d["calibration"]:,} calibration, {d["test"]:,} test (`split.json`). Base rates of the training
+part (what a typical meme gets): {rates}.
 
-## Results on the test split ({t["n"]} memes, three classes)
-| model | accuracy | macro-F1 | F1 negative | F1 neutral | F1 positive |
-| --- | --- | --- | --- | --- | --- |
-{table}
+## Calibration and information (test split, {t["n"]:,} memes)
+{quality.calibration()} {quality.against_base_rates()}
 
-Five levels: accuracy {t["accuracy_5"]:.3f}, macro-F1 {t["macro_f1_5"]:.3f}. SemEval-2020 Task 8
-(three classes, macro-F1 on its own test set): best system {SEMEVAL_BEST},
-baseline {SEMEVAL_BASELINE}.
+{information_table(t)}
+
+Intervals: percentile bootstrap over the test memes (1,000 resamples, fixed seed). Reliability
+diagram: `reliability.png`.
+
+## Decisions (test split, three classes)
+The most likely class is what the app shows; the balanced decision divides each class's
+probability by its base rate first, the rule that class-weighted training approximates and the
+way the write-up and SemEval-2020 compare systems by macro-F1.
+
+{decision_table(t, base)}
+
+Macro-F1, 95 % interval: most likely class {_interval(t, "macro_f1_3")}, balanced
+{_interval(t, "macro_f1_3_balanced")}. Five levels: accuracy {t["accuracy_5"]:.3f}, macro-F1
+{t["macro_f1_5"]:.3f}. SemEval-2020 Task 8 (three classes, macro-F1 on its own test set): best
+system {SEMEVAL_BEST}, baseline {SEMEVAL_BASELINE}.
 Full numbers: `metrics.json`; confusion matrices: `confusion.png`; curves: `training_curve.png`.
 
 ## Known limits
-- Memotion's sentiment labels are very noisy: on this data, captions and pictures carry almost no
-  signal about the annotated sentiment (see the README's Results), so scores stay near what the
-  class priors allow. Treat outputs as a weak hint, never as a judgement about a person.
-- English captions only; trained on 2018-2019 internet memes at 128x128 pixels.
-- The head only works with the backbones and preprocessing recorded in `config.json`.
+- {quality.separation()} {quality.advice()}
+- Trained on the captions and pictures of its training folder; English captions only. The head
+  only works with the backbones and preprocessing recorded in `config.json`.
 
 ## Intended use
 A demonstration of multimodal fusion and of explaining its answers. Not for moderation,

@@ -23,9 +23,9 @@ from memesent.fusion import FusionConfig
 from memesent.labels import LABELS
 from memesent.model import ModelConfig
 
-from .data import load_memes, stratified_split
+from .data import Split, load_memes, stratified_split
 from .features import image_features, text_features
-from .loop import Features, HeadSettings, fit_head, predict_probs
+from .loop import Features, HeadSettings, base_rates, fit_head, predict_probs
 from .metrics import evaluate_probs
 from .report import write_report
 
@@ -46,10 +46,11 @@ class TrainConfig:
     hidden: int = 256
     dropout: float = 0.3
     members: int = 1
-    tune_priors: bool = False
+    calibration: str = "vector"
     head: HeadSettings = field(default_factory=HeadSettings)
     seed: int = 0
     val_fraction: float = 0.15
+    calib_fraction: float = 0.15
     test_fraction: float = 0.15
 
     def to_dict(self) -> dict:
@@ -58,8 +59,11 @@ class TrainConfig:
             d.pop(key)
         return d
 
-    def model_config(self, text: TextSpec, image: ImageSpec) -> ModelConfig:
-        """The head this run trains, on top of the backbones it extracted features with."""
+    def model_config(
+        self, text: TextSpec, image: ImageSpec, rates: tuple[float, ...]
+    ) -> ModelConfig:
+        """The head this run trains, on top of the backbones it extracted features with;
+        `rates` are the training memes' base rates."""
         fusion = FusionConfig(
             kind=self.fusion,
             text_dim=text.dim,
@@ -68,7 +72,19 @@ class TrainConfig:
             dropout=self.dropout,
         )
         return ModelConfig(
-            text=text, image=image, fusion=fusion, members=self.members, training=self.to_dict()
+            text=text,
+            image=image,
+            fusion=fusion,
+            members=self.members,
+            calibration=self.calibration,
+            base_rates=rates,
+            training=self.to_dict(),
+        )
+
+    def split(self, labels: np.ndarray) -> Split:
+        """This run's train / validation / calibration / test split of `labels`."""
+        return stratified_split(
+            labels, self.val_fraction, self.test_fraction, self.seed, self.calib_fraction
         )
 
 
@@ -95,7 +111,7 @@ def run(cfg: TrainConfig) -> dict:
         log.warning("skipped %s: %s", name, reason)
     if memes.skipped:
         log.warning("skipped %d of %d rows", len(memes.skipped), len(memes) + len(memes.skipped))
-    split = stratified_split(memes.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    split = cfg.split(memes.labels)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     split.save(out / "split.json", memes.names)
@@ -103,42 +119,50 @@ def run(cfg: TrainConfig) -> dict:
     feats, text_spec, image_spec = extract_features(cfg, memes)
     features_done = time.perf_counter()
 
+    rates = base_rates(memes.labels[split.train])
     head, histories = fit_head(
-        cfg.model_config(text_spec, image_spec),
+        cfg.model_config(text_spec, image_spec, rates),
         feats,
         memes.labels,
         memes.aux,
-        split.train,
-        split.val,
+        (split.train, split.val, split.calib),
         cfg.head,
         cfg.seed,
-        cfg.tune_priors,
     )
     for k, h in enumerate(histories):
         log.info(
-            "member %d: best epoch %d, validation macro-F1 %.3f",
+            "member %d: best epoch %d, validation log-loss %.3f",
             k + 1,
             h.best_epoch + 1,
-            max(h.val_macro_f1_3),
+            h.val_log_loss[h.best_epoch],
         )
     done = time.perf_counter()
 
+    test_labels = memes.labels[split.test]
+    test_probs = predict_probs(head, feats, split.test)
     metrics = {
-        "test": evaluate_probs(memes.labels[split.test], predict_probs(head, feats, split.test)),
+        "test": evaluate_probs(test_labels, test_probs, rates),
         "validation": evaluate_probs(
-            memes.labels[split.val], predict_probs(head, feats, split.val)
+            memes.labels[split.val], predict_probs(head, feats, split.val), rates, intervals=False
         ),
-        "majority_baseline_test": majority_baseline(
-            memes.labels[split.train], memes.labels[split.test]
+        "base_rates_test": evaluate_probs(
+            test_labels, np.tile(rates, (len(test_labels), 1)), rates, intervals=False
         ),
+        "base_rates": dict(zip(LABELS, rates, strict=True)),
+        "calibration": {
+            "method": cfg.calibration,
+            "scale": float(head.calibration_scale),
+            "bias": [round(float(b), 4) for b in head.calibration_bias],
+        },
         "data": {
+            "folders": [Path(cfg.data).resolve().name],
             "memes": len(memes),
             "skipped": len(memes.skipped),
             "train": len(split.train),
             "validation": len(split.val),
+            "calibration": len(split.calib),
             "test": len(split.test),
         },
-        "logit_bias": [round(float(b), 3) for b in head.logit_bias],
         "seconds": {
             "features": round(features_done - start, 1),
             "head": round(done - features_done, 1),
@@ -148,12 +172,5 @@ def run(cfg: TrainConfig) -> dict:
     }
     save_checkpoint(head, out)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    write_report(out, cfg, metrics)
+    write_report(out, cfg, metrics, test_labels, test_probs)
     return metrics
-
-
-def majority_baseline(train_labels: np.ndarray, test_labels: np.ndarray) -> dict:
-    """Metrics of always answering the level most frequent in `train_labels`."""
-    probs = np.zeros((len(test_labels), len(LABELS)))
-    probs[:, np.bincount(train_labels, minlength=len(LABELS)).argmax()] = 1.0
-    return evaluate_probs(test_labels, probs)

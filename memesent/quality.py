@@ -1,0 +1,155 @@
+"""How far to trust a model, in plain words derived from its own held-out measurements.
+
+Every sentence here is computed from a model folder's `metrics.json` (the test part written by
+`python -m train`) or from one prediction, never typed in for a particular model: another
+model gets its own words.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .labels import LABELS3
+
+METRICS_FILE = "metrics.json"
+CHANCE = 0.5  # AUROC of answers that carry no information
+# Above these AUROCs, a class told apart from the rest is called a little / fairly / well
+# separated (a common reading of AUROC: 0.6 poor, 0.7 fair, 0.8 good).
+SEPARATION_WORDS = ((0.8, "well"), (0.7, "fairly well"), (0.0, "a little better than chance"))
+CALIBRATED_ECE = 0.05  # expected calibration error below which probabilities are called calibrated
+SMALL_SHIFT, LARGE_SHIFT = 0.05, 0.25  # total variation from a typical meme's answer
+
+
+@dataclass(frozen=True)
+class HeldOutQuality:
+    """The test-split measurements that decide how a model's answers should be read."""
+
+    n: int
+    accuracy_3: float
+    mean_top_prob_3: float
+    ece_3: float
+    log_loss_3: float
+    log_loss_base_3: float
+    auroc_3: dict[str, float | None]
+    auroc_ci: dict[str, list[float] | None]
+
+    @classmethod
+    def from_metrics(cls, metrics: dict) -> HeldOutQuality:
+        """From a `metrics.json` dict; `KeyError`/`TypeError`/`ValueError` if it lacks a key."""
+        t = metrics["test"]
+        ci = t.get("ci", {})
+        return cls(
+            n=int(t["n"]),
+            accuracy_3=float(t["accuracy_3"]),
+            mean_top_prob_3=float(t["mean_top_prob_3"]),
+            ece_3=float(t["ece_3"]),
+            log_loss_3=float(t["log_loss_3"]),
+            log_loss_base_3=float(t["log_loss_base_3"]),
+            auroc_3={c: t["auroc_3"][c] for c in LABELS3},
+            auroc_ci={c: ci.get(f"auroc_3_{c}") for c in LABELS3},
+        )
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> HeldOutQuality | None:
+        """The quality recorded in `model_dir`, or None when it has no usable `metrics.json`."""
+        try:
+            return cls.from_metrics(json.loads((Path(model_dir) / METRICS_FILE).read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def above_chance(self) -> list[str]:
+        """The classes whose AUROC interval lies wholly above chance."""
+        return [c for c in LABELS3 if self.auroc_ci[c] is not None and self.auroc_ci[c][0] > CHANCE]
+
+    @property
+    def calibrated(self) -> bool:
+        return self.ece_3 <= CALIBRATED_ECE
+
+    def separation(self) -> str:
+        """Which classes the model tells apart from the rest, and how well."""
+        known = {c: a for c, a in self.auroc_3.items() if a is not None}
+        if not known:
+            return "It could not be measured how well this model tells the classes apart."
+        low, high = min(known.values()), max(known.values())
+        span = f"{low:.2f}" if round(low, 2) == round(high, 2) else f"{low:.2f}–{high:.2f}"
+        better = self.above_chance()
+        if not better:
+            return (
+                f"On {self.n:,} memes it never saw in training, this model told negative, neutral "
+                f"and positive memes apart no better than chance (AUROC {span}, where 0.5 is "
+                "chance; every 95 % interval includes 0.5)."
+            )
+        parts = []
+        for c in better:
+            word = next(w for bound, w in SEPARATION_WORDS if self.auroc_3[c] >= bound)
+            lo, hi = self.auroc_ci[c]
+            parts.append(
+                f"{c} memes {word} (AUROC {self.auroc_3[c]:.2f}, 95 % interval {lo:.2f}–{hi:.2f})"
+            )
+        rest = [c for c in LABELS3 if c not in better]
+        tail = f"; {' and '.join(rest)} memes no better than chance" if rest else ""
+        return (
+            f"On {self.n:,} memes it never saw in training, this model told "
+            f"{'; '.join(parts)} from the rest{tail}."
+        )
+
+    def calibration(self) -> str:
+        """Whether the stated probabilities match how often the model is right."""
+        if self.calibrated:
+            return (
+                f"Its probabilities are calibrated: on those memes it claimed "
+                f"{self.mean_top_prob_3:.0%} for its top class on average and was right "
+                f"{self.accuracy_3:.0%} of the time (expected calibration error "
+                f"{self.ece_3:.1%})."
+            )
+        return (
+            f"Its probabilities are not calibrated: on those memes it claimed "
+            f"{self.mean_top_prob_3:.0%} for its top class on average but was right "
+            f"{self.accuracy_3:.0%} of the time (expected calibration error {self.ece_3:.1%}), "
+            "so do not read them as chances."
+        )
+
+    def against_base_rates(self) -> str:
+        """Whether the probabilities beat stating the base rates for every meme."""
+        gap = self.log_loss_3 - self.log_loss_base_3
+        verdict = (
+            "better than" if gap < -0.01 else "about as good as" if gap <= 0.01 else "worse than"
+        )
+        return (
+            f"As forecasts they are {verdict} saying a typical meme's shares for every meme "
+            f"(log-loss {self.log_loss_3:.3f} against {self.log_loss_base_3:.3f}; lower is better)."
+        )
+
+    def advice(self) -> str:
+        """The one-line reading a person should take away."""
+        if not self.above_chance():
+            return "Read its answer as what a typical meme gets, not as a judgement of this meme."
+        if not self.calibrated:
+            return "Treat its answer as a ranking hint only, not as a chance."
+        return "Its answer is a hint; compare it with a typical meme's before reading much into it."
+
+    def trust_sentence(self) -> str:
+        """All of the above, as one paragraph for a page or a model card."""
+        return " ".join(
+            (self.separation(), self.calibration(), self.against_base_rates(), self.advice())
+        )
+
+
+def shift_sentence(shift: float) -> str:
+    """How much one answer depends on the meme, from `Prediction.shift` (total variation
+    distance from a typical meme's answer), worded for the explanations shown with it."""
+    share = f"{shift:.1%}" if shift < 0.1 else f"{shift:.0%}"
+    moved = (
+        f"This meme's picture and caption move {share} of the probability away from a typical "
+        "meme's answer"
+    )
+    if shift < SMALL_SHIFT:
+        return (
+            f"{moved}: the answer hardly depends on this meme, so the heat map and word scores "
+            "explain a very small effect."
+        )
+    if shift < LARGE_SHIFT:
+        return f"{moved}: the heat map and word scores explain a modest effect."
+    return f"{moved}: the heat map and word scores explain a large effect."

@@ -1,0 +1,249 @@
+"""Calibration (fitted in `train.calibration`, applied in `MemeHead`), the evaluation's
+information measures checked by hand, and the trust wording derived from them."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import log_loss
+
+from memesent import Predictor
+from memesent.checkpoint import load_checkpoint, save_checkpoint
+from memesent.labels import LABELS
+from memesent.model import MemeHead, ModelConfig
+from memesent.quality import HeldOutQuality, shift_sentence
+from train.calibration import fit_calibration
+from train.loop import Features, HeadSettings, base_rates, fit_head, predict_probs
+from train.metrics import evaluate_probs
+
+BASE = np.array([0.03, 0.07, 0.3, 0.45, 0.15])
+
+
+def _calibrated(logp: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -> np.ndarray:
+    return (scale * logp + bias).double().softmax(-1).numpy()
+
+
+def _informative(n: int, seed: int) -> tuple[torch.Tensor, np.ndarray]:
+    """Labels drawn from the base rates and log-probabilities that know the label a little but
+    claim far too much (logits times 6)."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(5, n, p=BASE)
+    z = torch.from_numpy(rng.normal(size=(n, 5))).float()
+    z[torch.arange(n), torch.from_numpy(y)] += 0.8
+    return (6 * z).log_softmax(-1), y
+
+
+@pytest.mark.parametrize("method", ["vector", "temperature"])
+def test_calibration_lowers_the_log_loss_of_an_overconfident_head(method):
+    fit_logp, fit_y = _informative(3000, 0)
+    test_logp, test_y = _informative(3000, 1)
+    scale, bias = fit_calibration(fit_logp, fit_y, method)
+    before = log_loss(test_y, test_logp.double().softmax(-1).numpy(), labels=range(5))
+    after = log_loss(test_y, _calibrated(test_logp, scale, bias), labels=range(5))
+    assert before > 2.0  # confidently wrong much of the time
+    assert after < before - 1.0
+    assert 0 < float(scale) < 0.5  # the temperature went up
+    if method == "temperature":
+        assert torch.equal(bias, torch.zeros(5))
+
+
+def test_a_head_with_no_information_falls_back_to_the_base_rates():
+    rng = np.random.default_rng(0)
+    y = rng.choice(5, 4000, p=BASE)
+    noise = (5 * torch.randn(4000, 5)).log_softmax(-1)  # confident and unrelated to y
+    scale, bias = fit_calibration(noise, y, "vector")
+    probs = _calibrated(noise, scale, bias)
+    shares = np.bincount(y, minlength=5) / len(y)
+    assert np.abs(probs - shares).max() < 0.03  # a little of the noise is fitted
+    # temperature alone cannot: without a bias the best it can do is the uniform distribution
+    t_scale, t_bias = fit_calibration(noise, y, "temperature")
+    assert np.abs(_calibrated(noise, t_scale, t_bias) - 0.2).max() < 0.01
+
+
+def test_training_on_noise_ends_at_the_base_rates():
+    """The whole loop (training, epoch chosen on log-loss, vector calibration) on features that
+    say nothing about the labels."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    n = 1500
+    y = rng.choice(5, n, p=BASE)
+    feats = Features(torch.randn(n, 16), torch.randn(n, 24))
+    config = ModelConfig(calibration="vector", base_rates=tuple(BASE))
+    config.fusion.text_dim, config.fusion.image_dim, config.fusion.hidden = 16, 24, 32
+    idx = rng.permutation(n)
+    parts = (idx[:700], idx[700:950], idx[950:1200])
+    head, histories = fit_head(
+        config, feats, y, {}, parts, HeadSettings(epochs=30, patience=3), seed=0
+    )
+    assert len(histories[0].loss) < 30  # validation log-loss stopped improving: stopped early
+    test = idx[1200:]
+    probs = predict_probs(head, feats, test)
+    shares = np.bincount(y[parts[2]], minlength=5) / len(parts[2])
+    assert np.abs(probs - shares).max() < 0.03
+    assert (
+        log_loss(y[test], probs, labels=range(5))
+        < log_loss(y[test], np.tile(BASE, (len(test), 1)), labels=range(5)) + 0.02
+    )
+
+
+def test_calibration_survives_saving_and_changes_the_predictor(
+    tmp_path, text_encoder, image_encoder
+):
+    from helpers import photo
+
+    torch.manual_seed(0)
+    head = MemeHead(ModelConfig(calibration="vector", base_rates=tuple(BASE))).eval()
+    save_checkpoint(head, tmp_path / "plain")
+    head.calibration_scale.fill_(0.25)
+    head.calibration_bias.copy_(torch.tensor([-1.0, -0.5, 0.5, 1.0, 0.0]))
+    save_checkpoint(head, tmp_path / "calibrated")
+    loaded = load_checkpoint(tmp_path / "calibrated")
+    assert float(loaded.calibration_scale) == 0.25
+    assert torch.equal(loaded.calibration_bias, head.calibration_bias)
+    assert json.loads((tmp_path / "calibrated" / "config.json").read_text())["calibration"] == (
+        "vector"
+    )
+
+    meme, caption = photo("coffee", (200, 200)), "monday again"
+    plain = Predictor(load_checkpoint(tmp_path / "plain"), text_encoder, image_encoder)
+    calibrated = Predictor(loaded, text_encoder, image_encoder)
+    a, b = plain.predict(meme, caption), calibrated.predict(meme, caption)
+    raw = torch.tensor([a.probs[k] for k in LABELS]).log()
+    want = _calibrated(raw, loaded.calibration_scale, loaded.calibration_bias)
+    assert [b.probs[k] for k in LABELS] == pytest.approx(want.tolist(), abs=1e-5)
+    assert b.probs != pytest.approx(a.probs, abs=1e-2)
+    assert b.base_rates == pytest.approx(dict(zip(LABELS, BASE, strict=True)))
+    assert b.shift == pytest.approx(0.5 * np.abs(want - BASE).sum(), abs=1e-5)
+
+
+# A fixed example whose measures are worked out by hand below. Five-level rows are built as
+# [a/2, a/2, b, c/2, c/2] so that they collapse exactly to (a, b, c).
+P3 = np.array(
+    [
+        [0.55, 0.25, 0.20],
+        [0.30, 0.33, 0.37],
+        [0.20, 0.65, 0.15],
+        [0.45, 0.20, 0.35],
+        [0.10, 0.15, 0.75],
+        [0.05, 0.27, 0.68],
+    ]
+)
+P5 = np.column_stack([P3[:, 0] / 2, P3[:, 0] / 2, P3[:, 1], P3[:, 2] / 2, P3[:, 2] / 2])
+Y5 = np.array([0, 1, 2, 2, 3, 4])  # three classes: 0, 0, 1, 1, 2, 2
+RATES = np.array([0.1, 0.1, 0.4, 0.2, 0.2])  # three classes: 0.2, 0.4, 0.4
+
+
+def test_evaluation_measures_match_a_hand_calculation():
+    m = evaluate_probs(Y5, P5, RATES)
+    # AUROC: share of (positive, negative) pairs ranked right. Negative: 0.55 beats all four
+    # negatives, 0.30 beats three of them (not 0.45): 7/8. Neutral: 0.65 beats four, 0.20 beats
+    # only 0.15: 5/8. Positive: 0.75 and 0.68 beat every other score: 8/8.
+    assert m["auroc_3"] == pytest.approx({"negative": 7 / 8, "neutral": 5 / 8, "positive": 1.0})
+    # Spearman: expected levels a/2 + 2b + 3.5c = 1.475, 2.105, 1.925, 1.85, 2.975, 2.945 rank
+    # 1, 4, 3, 2, 6, 5 against the true levels' ranks 1, 2, 3.5, 3.5, 5, 6: 13 / sqrt(17.5 * 17).
+    assert m["spearman_5"] == pytest.approx(13 / math.sqrt(17.5 * 17))
+    truth = [0.55, 0.30, 0.65, 0.20, 0.75, 0.68]
+    assert m["log_loss_3"] == pytest.approx(-np.mean(np.log(truth)))
+    assert m["log_loss_base_3"] == pytest.approx(-(np.log(0.2) + 2 * np.log(0.4)) / 3)
+    onehot = np.eye(3)[[0, 0, 1, 1, 2, 2]]
+    assert m["brier_3"] == pytest.approx(((onehot - P3) ** 2).sum(1).mean())
+    # Top answers 0.55 ✓, 0.37 ✗, 0.65 ✓, 0.45 ✗, 0.75 ✓, 0.68 ✓ each fall in a bin of their own
+    assert m["ece_3"] == pytest.approx((0.45 + 0.37 + 0.35 + 0.45 + 0.25 + 0.32) / 6)
+    assert m["mean_top_prob_3"] == pytest.approx(np.mean([0.55, 0.37, 0.65, 0.45, 0.75, 0.68]))
+    assert m["share_top_prob_over_90_3"] == 0
+    assert m["accuracy_3"] == pytest.approx(4 / 6)
+    # Balanced: divided by the base rates (0.2, 0.4, 0.4) the second meme turns negative (1.5 >
+    # 0.925) and the fourth stays negative: predictions 0, 0, 1, 0, 2, 2; F1 0.8, 2/3, 1.
+    assert m["accuracy_3_balanced"] == pytest.approx(5 / 6)
+    assert m["macro_f1_3_balanced"] == pytest.approx((0.8 + 2 / 3 + 1) / 3)
+    assert set(m["classwise_ece_3"]) == {"negative", "neutral", "positive"}
+    assert m["classwise_ece_3"]["positive"] == pytest.approx(
+        np.mean(np.abs(np.array([0, 0, 0, 0, 1, 1]) - P3[:, 2]))  # one meme per bin again
+    )
+
+
+def test_bootstrap_intervals_are_fixed_and_bracket_the_estimate():
+    rng = np.random.default_rng(3)
+    y = rng.choice(5, 400, p=BASE)
+    logits = rng.normal(size=(400, 5))
+    logits[np.arange(400), y] += 1.0
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    a, b = evaluate_probs(y, probs, BASE), evaluate_probs(y, probs, BASE)
+    assert a["ci"] == b["ci"]  # fixed seed
+    expected = {
+        "accuracy_3",
+        "macro_f1_3",
+        "macro_f1_3_balanced",
+        "auroc_3_negative",
+        "auroc_3_neutral",
+        "auroc_3_positive",
+        "spearman_5",
+        "log_loss_3",
+        "log_loss_3_minus_base",
+    }
+    assert set(a["ci"]) == expected
+    for key, value in (
+        ("accuracy_3", a["accuracy_3"]),
+        ("log_loss_3", a["log_loss_3"]),
+        ("auroc_3_positive", a["auroc_3"]["positive"]),
+    ):
+        low, high = a["ci"][key]
+        assert low < value < high and high - low < 0.2, key
+    assert a["ci"]["auroc_3_positive"][0] > 0.5  # these probabilities do carry information
+
+
+def _metrics(auroc: dict, ci: dict, ece: float = 0.01, top: float = 0.6) -> dict:
+    return {
+        "test": {
+            "n": 900,
+            "accuracy_3": 0.6,
+            "mean_top_prob_3": top,
+            "ece_3": ece,
+            "log_loss_3": 0.88,
+            "log_loss_base_3": 0.89,
+            "auroc_3": auroc,
+            "ci": {f"auroc_3_{c}": v for c, v in ci.items()},
+        }
+    }
+
+
+def test_trust_wording_follows_the_measurements(tmp_path):
+    chance = _metrics(
+        {"negative": 0.51, "neutral": 0.5, "positive": 0.52},
+        {"negative": [0.45, 0.57], "neutral": [0.47, 0.53], "positive": [0.49, 0.55]},
+    )
+    (tmp_path / "metrics.json").write_text(json.dumps(chance))
+    text = HeldOutQuality.load(tmp_path).trust_sentence()
+    assert "no better than chance" in text and "AUROC 0.50–0.52" in text
+    assert "calibrated" in text and "not calibrated" not in text
+    assert "typical meme" in text
+
+    better = _metrics(
+        {"negative": 0.72, "neutral": 0.5, "positive": 0.61},
+        {"negative": [0.66, 0.78], "neutral": [0.47, 0.53], "positive": [0.56, 0.66]},
+        ece=0.2,
+        top=0.9,
+    )
+    (tmp_path / "metrics.json").write_text(json.dumps(better))
+    text = HeldOutQuality.load(tmp_path).trust_sentence()
+    assert "negative memes fairly well (AUROC 0.72, 95 % interval 0.66–0.78)" in text
+    assert "positive memes a little better than chance" in text
+    assert "neutral memes no better than chance" in text
+    assert "not calibrated" in text and "claimed 90%" in text
+
+    (tmp_path / "metrics.json").write_text("{}")
+    assert HeldOutQuality.load(tmp_path) is None
+
+
+def test_shift_sentence_scales_with_the_shift():
+    assert "hardly depends" in shift_sentence(0.004) and "0.4%" in shift_sentence(0.004)
+    assert "modest" in shift_sentence(0.12)
+    assert "large" in shift_sentence(0.6) and "60%" in shift_sentence(0.6)
+
+
+def test_base_rates_are_the_training_shares():
+    assert base_rates(np.array([0, 2, 2, 3])) == (0.25, 0.0, 0.5, 0.25, 0.0)
