@@ -2,7 +2,7 @@
 
     python app.py [--host H] [--port P] [--model DIR]     # or: gradio app.py (reloads on edits)
 
-The page calls the functions of `memesent.service`; so do the named API endpoints `/ocr`,
+The page calls the functions of `webapp.service`; so do the named API endpoints `/ocr`,
 `/predict` and `/explain`. The model loads once, before the server starts.
 """
 
@@ -22,8 +22,9 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
-from memesent import service
 from memesent.checkpoint import DEFAULT_MODEL_DIR
+from webapp import service, wording
+from webapp.inputs import MAX_CAPTION_CHARS, InputError
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
 MAX_FILE_SIZE = "10mb"  # uploads; memes are rarely over 1 MB
@@ -48,13 +49,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def user_errors(fn: Fn) -> Fn:
-    """Show `service.InputError`s to the person as a `gr.Error`; the app keeps serving."""
+    """Show `InputError`s to the person as a `gr.Error`; the app keeps serving."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any) -> Any:
         try:
             return fn(*args)
-        except service.InputError as err:
+        except InputError as err:
             raise gr.Error(str(err), print_exception=False) from err
 
     return wrapper  # type: ignore[return-value]
@@ -107,7 +108,7 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
         return text
 
     with gr.Blocks(title="memesent: meme sentiment", delete_cache=UPLOAD_CLEANUP) as demo:
-        gr.Markdown(f"# memesent: what does this meme feel?\n{service.model_summary(model_dir)}")
+        gr.Markdown(f"# memesent: what does this meme feel?\n{wording.model_summary(model_dir)}")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=300):
                 image = gr.Image(
@@ -120,7 +121,7 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
                 caption = gr.Textbox(
                     label="Caption",
                     lines=2,
-                    max_length=service.MAX_CAPTION_CHARS,
+                    max_length=MAX_CAPTION_CHARS,
                     placeholder="The meme's text: read from the picture on upload, or type it",
                     elem_id="caption",
                 )
@@ -175,7 +176,7 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
             label="Example memes (made by the project from free sample photos)",
         )
         with gr.Accordion("Model card", open=False, elem_id="model-card"):
-            gr.Markdown(service.model_card(model_dir))
+            gr.Markdown(wording.model_card(model_dir))
 
         # Notes reach the page through States, so that `/ocr` returns just the caption and
         # `/predict` the levels, the summary and a typical meme's levels.

@@ -27,12 +27,13 @@ DEFAULT_IMAGE = "efficientnet-lite0"
 
 @dataclass(frozen=True)
 class TextSpec:
-    """What a text backbone computes; checkpoints record it so heads never meet other features."""
+    """What a text backbone computes (the mean of its last hidden states over the caption's
+    tokens, L2-normalised if `normalize`); checkpoints record it so heads never meet other
+    features."""
 
     name: str
     dim: int
     max_length: int = 128
-    pooling: str = "mean"
     normalize: bool = False
 
     def to_dict(self) -> dict:

@@ -15,7 +15,13 @@ from .model import MemeHead, ModelConfig
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 FORMAT = "memesent-head/2"  # 2: calibration and base rates
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "model"
+# The shipped model: copied into the package when it is built (setup.py), so an installed
+# memesent finds it; in a checkout it is read from the repository's assets/model/.
+_PACKAGED_MODEL = Path(__file__).resolve().parent / "model"
+_CHECKOUT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "model"
+DEFAULT_MODEL_DIR = (
+    _PACKAGED_MODEL if (_PACKAGED_MODEL / CONFIG_FILE).is_file() else _CHECKOUT_MODEL
+)
 
 
 class CheckpointError(ValueError):

@@ -21,24 +21,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from captum.attr import LayerGradCam, LayerIntegratedGradients, ShapleyValues
-from matplotlib import colormaps
 from PIL import Image
-from torch.nn import functional
 
+from .captions import clean_caption
+from .heatmap import heat_map, overlay
 from .images import ImageInput, load_image
 from .labels import LABELS
 
 if TYPE_CHECKING:
-    from .backbones import TextEncoder
+    from .backbones import ImageEncoder, TextEncoder
     from .model import MemeHead
-    from .predictor import Predictor
 
 IG_STEPS = 16  # Integrated Gradients steps, all evaluated in one batch
-COLORMAP = "jet"
-# The heat map is blended with an opacity rising with the heat: cold areas stay close to the meme
-# and no pixel loses more than half of its contrast, so captions stay readable on light and dark
-# memes alike.
-ALPHA_COLD, ALPHA_HOT = 0.2, 0.5
 
 
 @dataclass(frozen=True)
@@ -63,25 +57,29 @@ class Explanation:
 
 @torch.inference_mode(False)  # attributions need gradients, even when called under inference
 def explain(
-    predictor: Predictor, image: ImageInput, caption: str = "", target: str | None = None
+    head: MemeHead,
+    text_encoder: TextEncoder,
+    image_encoder: ImageEncoder,
+    image: ImageInput,
+    caption: str = "",
+    target: str | None = None,
 ) -> Explanation:
-    """Explain `predictor`'s answer on one meme, toward `target` (default: the predicted level)."""
-    from .predictor import clean_caption
-
+    """Explain the model's answer on one meme, toward `target` (default: the predicted level).
+    `Predictor.explain` calls this with its head and backbones."""
     if target is not None and target not in LABELS:
         raise ValueError(f"unknown target {target!r}; choose one of: {', '.join(LABELS)}")
     picture = load_image(image)
     text = clean_caption(caption)
     spans = _word_spans(text)
-    ids, mask, word_of_token = _tokenize(predictor.text_encoder, text, spans)
+    ids, mask, word_of_token = _tokenize(text_encoder, text, spans)
     with torch.no_grad():
-        text_vec = predictor.text_encoder(ids, mask)
-    pixels = predictor.image_encoder.preprocess(picture).unsqueeze(0)
+        text_vec = text_encoder(ids, mask)
+    pixels = image_encoder.preprocess(picture).unsqueeze(0)
     index = None if target is None else LABELS.index(target)
-    image_vec, logp, cam = _picture_pass(predictor, pixels, text_vec, index)
+    image_vec, logp, cam = _picture_pass(head, image_encoder, pixels, text_vec, index)
     index = int(logp.argmax()) if index is None else index
     heat = heat_map(cam, (picture.height, picture.width))
-    token_scores = _token_scores(predictor, ids, mask, word_of_token, image_vec, index)
+    token_scores = _token_scores(head, text_encoder, ids, mask, word_of_token, image_vec, index)
     word_scores = _word_scores(token_scores, word_of_token, len(spans))
     return Explanation(
         target=LABELS[index],
@@ -89,12 +87,16 @@ def explain(
         heatmap=heat,
         overlay=overlay(picture, heat),
         words=[(text[s:e], score) for (s, e), score in zip(spans, word_scores, strict=True)],
-        modality=modality_shares(predictor.head, text_vec, image_vec, index),
+        modality=modality_shares(head, text_vec, image_vec, index),
     )
 
 
 def _picture_pass(
-    predictor: Predictor, pixels: torch.Tensor, text_vec: torch.Tensor, index: int | None
+    head: MemeHead,
+    encoder: ImageEncoder,
+    pixels: torch.Tensor,
+    text_vec: torch.Tensor,
+    index: int | None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The picture's features, the log-probabilities and the coarse Grad-CAM map, from one pass
     through the image backbone.
@@ -105,7 +107,6 @@ def _picture_pass(
     calibration divides every level's score by the same temperature, so it does not change the
     map. The level is `index`, or the one this very pass predicts when `index` is None.
     """
-    encoder, head = predictor.image_encoder, predictor.head
     seen: dict[str, torch.Tensor] = {}
 
     def level_score(x: torch.Tensor) -> torch.Tensor:
@@ -120,24 +121,6 @@ def _picture_pass(
         pixels, relu_attributions=True
     )
     return seen["image"].detach(), seen["logp"].detach()[0], coarse.detach()
-
-
-def heat_map(coarse: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
-    """A non-negative (1, 1, h', w') map resized bilinearly to `size` (h, w), peak scaled to 1.
-
-    The picture was squeezed to a square before the backbone, so a plain resize maps it back.
-    A map with no positive evidence stays all zeros.
-    """
-    heat = functional.interpolate(coarse.float(), size=size, mode="bilinear", align_corners=False)
-    peak = float(heat.max())
-    return (heat[0, 0] / peak if peak > 0 else torch.zeros_like(heat[0, 0])).numpy()
-
-
-def overlay(picture: Image.Image, heat: np.ndarray) -> Image.Image:
-    """`heat` (h, w) in [0, 1] in colour over `picture`, more opaque where hotter."""
-    colour = Image.fromarray(colormaps[COLORMAP](heat, bytes=True)[..., :3])
-    alpha = (255 * (ALPHA_COLD + (ALPHA_HOT - ALPHA_COLD) * heat)).astype(np.uint8)  # rounded down
-    return Image.composite(colour, picture.convert("RGB"), Image.fromarray(alpha))
 
 
 def modality_shares(
@@ -184,7 +167,8 @@ def _tokenize(
 
 
 def _token_scores(
-    predictor: Predictor,
+    head: MemeHead,
+    text_encoder: TextEncoder,
     ids: torch.Tensor,
     mask: torch.Tensor,
     word_of_token: list[int],
@@ -195,11 +179,15 @@ def _token_scores(
     is_word = torch.tensor(word_of_token) >= 0
     if not is_word.any():
         return torch.zeros(len(word_of_token))
-    text_encoder, head = predictor.text_encoder, predictor.head
     baseline = torch.where(is_word, text_encoder.tokenizer.pad_token_id, ids)
-    ig = LayerIntegratedGradients(
-        lambda i, m, v: head(text_encoder(i, m), v), text_encoder.embeddings.word_embeddings
-    )
+
+    def level_logp(i: torch.Tensor, m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        text = text_encoder(i, m)
+        # `0 * text.sum()` keeps the caption in the graph for a head that ignores it, whose
+        # words then score 0 instead of failing for want of a gradient
+        return head(text, v) + 0 * text.sum()
+
+    ig = LayerIntegratedGradients(level_logp, text_encoder.embeddings.word_embeddings)
     attr = ig.attribute(
         ids,
         baselines=baseline,

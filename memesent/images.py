@@ -1,18 +1,28 @@
-"""Opening memes: any file or mode Pillow reads becomes one RGB picture, or a clear error."""
+"""Opening memes: any file or mode Pillow reads becomes one RGB picture, or a clear error.
+
+Pictures over `MAX_PIXELS` are refused from their header, before any pixel is decoded, so a
+decompression bomb (a small file claiming a huge picture) costs nothing.
+"""
 
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ImageInput = Image.Image | str | Path | bytes
+MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit (about 89 megapixels)
 
 
 class NotAnImageError(ValueError):
     """The input could not be read as a picture."""
+
+
+class TooLargeError(NotAnImageError):
+    """The picture has more than `MAX_PIXELS` pixels; it was not decoded."""
 
 
 def load_image(image: ImageInput) -> Image.Image:
@@ -27,17 +37,29 @@ def load_image(image: ImageInput) -> Image.Image:
     name = "the bytes given" if isinstance(image, bytes) else str(image)
     source = io.BytesIO(image) if isinstance(image, bytes) else image
     try:
-        opened = Image.open(source)
+        with warnings.catch_warnings():  # pictures over the limit are refused just below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(source)
     except FileNotFoundError:
         raise
     except Image.DecompressionBombError as err:
-        raise NotAnImageError(f"{name} is too large to open safely ({err})") from err
+        raise TooLargeError(_too_large(name, None)) from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise NotAnImageError(
             f"{name} is not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF): {err}"
         ) from err
     with opened:
+        if opened.width * opened.height > MAX_PIXELS:
+            raise TooLargeError(_too_large(name, opened.size))
         return _first_frame_rgb(opened, name)
+
+
+def _too_large(name: str, size: tuple[int, int] | None) -> str:
+    pixels = f" ({size[0]:,}×{size[1]:,} pixels)" if size else ""
+    return (
+        f"{name} is too large to open safely{pixels}: memesent reads pictures of up to "
+        f"{MAX_PIXELS / 1e6:.0f} million pixels; scale it down first"
+    )
 
 
 def _first_frame_rgb(img: Image.Image, name: str) -> Image.Image:

@@ -18,6 +18,7 @@ from .backbones import (
     load_image_encoder,
     load_text_encoder,
 )
+from .captions import clean_caption
 from .checkpoint import DEFAULT_MODEL_DIR, check_backbones, load_checkpoint
 from .images import ImageInput, load_image
 from .labels import LABELS, LABELS3, collapse
@@ -136,13 +137,4 @@ class Predictor:
         from .explain import explain
 
         with self._lock:
-            return explain(self, image, caption, target)
-
-
-def clean_caption(caption: str | None) -> str:
-    """The caption as the model reads it: surrounding white space removed, None as ""."""
-    if caption is None:
-        return ""
-    if not isinstance(caption, str):
-        raise TypeError(f"a caption must be a string, not {type(caption).__name__}")
-    return caption.strip()
+            return explain(self.head, self.text_encoder, self.image_encoder, image, caption, target)

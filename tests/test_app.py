@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from memesent import LABELS, LABELS3, service
-from memesent.app_bench import ROOT, AppServer
+from memesent import LABELS, LABELS3
+from webapp import inputs, service, wording
+from webapp.server import ROOT, AppServer
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file
@@ -289,15 +290,15 @@ def test_read_caption_without_tesseract_leaves_a_note(monkeypatch: pytest.Monkey
 
 
 def test_large_pictures_are_scaled_down() -> None:
-    picture = service.open_meme(Image.new("RGB", (3000, 1500), "white"))
-    assert picture.size == (service.MAX_SIDE, service.MAX_SIDE // 2)
+    picture = inputs.open_meme(Image.new("RGB", (3000, 1500), "white"))
+    assert picture.size == (inputs.MAX_SIDE, inputs.MAX_SIDE // 2)
 
 
 def test_model_summary_is_worded_from_the_models_own_metrics(tmp_path: Path) -> None:
-    assert "no held-out measurements" in service.model_summary(tmp_path)
+    assert "no held-out measurements" in wording.model_summary(tmp_path)
     shipped = json.loads((ROOT / "assets" / "model" / "metrics.json").read_text())
     (tmp_path / "metrics.json").write_text(json.dumps(shipped))
-    summary = service.model_summary(tmp_path)
+    summary = wording.model_summary(tmp_path)
     test = shipped["test"]
     assert f"On {test['n']:,} memes it never saw" in summary
     assert f"log-loss {test['log_loss_3']:.3f} against {test['log_loss_base_3']:.3f}" in summary
@@ -307,12 +308,12 @@ def test_model_summary_is_worded_from_the_models_own_metrics(tmp_path: Path) -> 
     better["test"]["auroc_3"]["negative"] = 0.83
     better["test"]["ci"]["auroc_3_negative"] = [0.78, 0.88]
     (tmp_path / "metrics.json").write_text(json.dumps(better))
-    changed = service.model_summary(tmp_path)
+    changed = wording.model_summary(tmp_path)
     assert "negative memes well (AUROC 0.83, 95 % interval 0.78–0.88)" in changed
     assert changed != summary
 
 
 def test_model_card(tmp_path: Path) -> None:
-    assert "no model card yet" in service.model_card(tmp_path)
+    assert "no model card yet" in wording.model_card(tmp_path)
     (tmp_path / "MODEL_CARD.md").write_text("# The card\n")
-    assert service.model_card(tmp_path) == "# The card\n"
+    assert wording.model_card(tmp_path) == "# The card\n"

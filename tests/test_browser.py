@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from memesent import LABELS
-from memesent.app_bench import ROOT, AppServer
 from memesent.quality import HeldOutQuality
+from webapp.server import ROOT, AppServer
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium")

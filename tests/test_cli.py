@@ -1,15 +1,15 @@
-"""`python -m memesent predict` from a shell, as users run it."""
+"""`python -m memesent predict|ocr` from a shell, as users run it."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from helpers import draw_meme, photo
-
-from memesent import LABELS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,29 +24,67 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_predict_json_lines(tmp_path):
+@pytest.fixture(scope="module")
+def raw_model(tmp_path_factory) -> Path:
+    """The shipped network saved without its calibration, whose answers move with the caption
+    (the shipped calibration all but flattens them to the base rates)."""
+    from memesent.checkpoint import load_checkpoint, save_checkpoint
+
+    head = load_checkpoint()
+    head.calibration_scale.fill_(1.0)
+    head.calibration_bias.zero_()
+    return save_checkpoint(head, tmp_path_factory.mktemp("raw-model"))
+
+
+def test_predict_json_lines_match_the_library(tmp_path, raw_model, raw_predictor):
     paths = []
     for name in ("chelsea", "coffee"):
         paths.append(tmp_path / f"{name}.png")
         draw_meme(photo(name), "top text", "bottom text").save(paths[-1])
     bad = tmp_path / "bad.png"
     bad.write_text("no picture here")
-    proc = run("predict", *map(str, paths), str(bad), "--caption", "top text bottom text", "--json")
+    caption = "top text bottom text"
+    proc = run(
+        "predict",
+        *map(str, paths),
+        str(bad),
+        "--caption",
+        caption,
+        "--json",
+        "--model",
+        str(raw_model),
+    )
     assert proc.returncode == 1, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["image"] for r in rows] == [*map(str, paths), str(bad)]
-    for row in rows[:2]:
-        assert row["label"] in LABELS
-        assert abs(sum(row["probs"].values()) - 1) < 1e-5 and set(row["probs"]) == set(LABELS)
+    for path, row in zip(paths, rows, strict=False):
+        want = raw_predictor.predict(path, caption)
+        assert row["label"] == want.label and row["caption"] == caption
+        assert row["probs"] == pytest.approx(want.probs, abs=1e-6)
+        assert row["base_rates"] == pytest.approx(want.base_rates)
     assert "not an image" in rows[2]["error"] and "bad.png" in proc.stderr
 
 
-def test_predict_plain_text(tmp_path):
+def test_caption_changes_the_answer(tmp_path, raw_model):
+    path = tmp_path / "m.png"
+    photo("coffee").save(path)
+    answers = [
+        json.loads(
+            run("predict", str(path), "--caption", c, "--json", "--model", str(raw_model)).stdout
+        )
+        for c in ("best day of my life, so happy", "worst day ever, I hate everything")
+    ]
+    assert answers[0]["probs"] != pytest.approx(answers[1]["probs"], abs=1e-3)
+
+
+def test_predict_plain_text(tmp_path, predictor):
     path = tmp_path / "m.jpg"
     photo().save(path)
     proc = run("predict", str(path))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith(f"{path}: ") and "very_negative=" in proc.stdout
+    want = predictor.predict(path, "")
+    assert proc.stdout.startswith(f"{path}: {want.label} ({want.label3})")
+    assert f"very_negative={want.probs['very_negative']:.3f}" in proc.stdout
 
 
 def test_bad_model_folder_is_a_message_not_a_traceback(tmp_path):
@@ -66,3 +104,34 @@ def test_ocr_without_tesseract_stops_once_with_the_install_hint(monkeypatch, tmp
     code = main(["predict", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--ocr"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("memesent:") == 1 and "apt-get install tesseract-ocr" in err
+
+
+needs_tesseract = pytest.mark.skipif(
+    shutil.which("tesseract") is None, reason="the tesseract program is not installed"
+)
+
+
+@needs_tesseract
+def test_ocr_command_reads_captions(tmp_path):
+    path = tmp_path / "meme.png"
+    draw_meme(photo("rocket"), "FINALLY FRIDAY", "WEEKEND MODE").save(path)
+    proc = run("ocr", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    assert row["image"] == str(path) and 0 < row["confidence"] <= 1
+    assert {"FINALLY", "FRIDAY", "WEEKEND", "MODE"} <= set(row["text"].upper().split())
+    plain = run("ocr", str(path))
+    assert plain.stdout.startswith(f"== {path} (confidence ") and "FRIDAY" in plain.stdout
+
+
+@needs_tesseract
+def test_predict_with_ocr_scores_the_caption_it_read(tmp_path, raw_model, raw_predictor):
+    path = tmp_path / "meme.png"
+    draw_meme(photo("rocket"), "FINALLY FRIDAY", "WEEKEND MODE").save(path)
+    proc = run("predict", str(path), "--ocr", "--json", "--model", str(raw_model))
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    assert {"FINALLY", "FRIDAY", "WEEKEND", "MODE"} <= set(row["caption"].upper().split())
+    want = raw_predictor.predict(path, row["caption"])
+    assert row["probs"] == pytest.approx(want.probs, abs=1e-6)
+    assert row["probs"] != pytest.approx(raw_predictor.predict(path, "").probs, abs=1e-4)

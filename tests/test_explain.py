@@ -272,3 +272,13 @@ def test_real_meme(predictor):
     e = predictor.explain(path, row["text_corrected"])
     picture = load_image(path)
     _check(e, picture.size, row["text_corrected"])
+
+
+def test_an_image_only_head_gives_the_caption_no_share(image_encoder, text_encoder):
+    cats, cups = (image_encoder.encode([_pair(n, "", True)]) for n in ("chelsea", "coffee"))
+    direction = (cats - cups)[0]
+    head = _DirectionHead(direction / direction.norm() ** 2, ((cats + cups) / 2)[0])
+    p = Predictor(head, text_encoder, image_encoder)
+    e = p.explain(_pair("chelsea", "coffee", True), "words the head never reads")
+    assert e.modality == {"text": 0.0, "image": 1.0}
+    assert [s for _, s in e.words] == [0.0] * 5

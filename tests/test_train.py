@@ -152,7 +152,6 @@ def test_training_writes_the_model_folder(trained):
 def test_the_model_learns_the_drawn_sentiment(trained):
     metrics = json.loads((trained[0] / "metrics.json").read_text())
     assert metrics["test"]["accuracy_3"] >= 0.8, metrics["test"]["confusion_3"]
-    assert metrics["base_rates_test"]["accuracy_3"] < 0.5
     assert min(metrics["test"]["auroc_3"].values()) > 0.8
     assert metrics["test"]["log_loss_3"] < metrics["test"]["log_loss_base_3"] - 0.3
 
@@ -348,6 +347,17 @@ def test_split_of_few_memes_falls_back_or_says_why():
         stratified_split(np.array([2]), 0.15, 0.15, 0)
 
 
+# Captions the fine-tuning never saw, in other words than the training captions
+UNSEEN_CAPTIONS = [
+    ("such a miserable rotten afternoon, i feel awful", "negative"),
+    ("everyone ignores me and it hurts", "negative"),
+    ("the library opens at nine on weekdays", "neutral"),
+    ("a grey box sits on the shelf", "neutral"),
+    ("we won the final, what a fantastic night", "positive"),
+    ("my puppy makes me smile every morning", "positive"),
+]
+
+
 def outside_test_of(memes) -> list:
     from train.ablation import outside_test
     from train.run import TrainConfig
@@ -377,9 +387,8 @@ def test_finetune_trains_only_the_top_layers_and_learns_captions(memes_dir, tmp_
         fresh["model.embeddings.word_embeddings.weight"],
         tuned["model.embeddings.word_embeddings.weight"],
     )
-    probs = model.log_probs([memes.captions[i] for i in worded]).exp().numpy()
-    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
-    assert (probs.argmax(1) == memes.labels[worded]).mean() > 0.8
+    probs = model.log_probs([c for c, _ in UNSEEN_CAPTIONS]).exp().numpy()
+    assert [LABELS[k] for k in probs.argmax(1)] == [label for _, label in UNSEEN_CAPTIONS]
 
     out = tmp_path / "finetune.json"
     code = finetune_main(

@@ -13,9 +13,10 @@ from memesent.backbones import IMAGE_SPECS, TEXT_SPECS
 from memesent.fusion import FUSIONS
 from memesent.model import CALIBRATIONS
 
+from .config import DEFAULT_CACHE, TrainConfig
 from .data import DataError
 from .loop import BALANCING, LOSSES, HeadSettings
-from .run import DEFAULT_CACHE, TrainConfig, run
+from .run import run
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:

@@ -30,11 +30,12 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from memesent.labels import LABELS3
 from memesent.model import ModelConfig
 
+from .config import DEFAULT_CACHE, TrainConfig
 from .data import DataError, load_memes
 from .lexicon import vader_features
 from .loop import Features, HeadSettings, base_rates, fit_head, predict_probs
 from .metrics import evaluate_probs
-from .run import DEFAULT_CACHE, TrainConfig, extract_features
+from .run import extract_features
 
 MODALITIES = ("both", "text", "image", "lexicon", "both+lexicon")
 

@@ -28,10 +28,10 @@ from memesent.backbones import DEFAULT_TEXT, TextEncoder, load_text_encoder
 
 from .ablation import cv_folds, markdown, outside_test, summarise
 from .calibration import fit_calibration
+from .config import TrainConfig
 from .data import DataError, load_memes
 from .loop import BALANCING, base_rates, class_weights
 from .metrics import evaluate_probs
-from .run import TrainConfig
 
 
 @dataclass(frozen=True)

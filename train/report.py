@@ -4,7 +4,6 @@ diagram and the model card, every sentence of which is derived from the run's me
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -17,10 +16,8 @@ from sklearn.metrics import ConfusionMatrixDisplay
 from memesent.labels import LABELS, LABELS3, TO3_INDEX, collapse
 from memesent.quality import HeldOutQuality
 
+from .config import TrainConfig
 from .metrics import ECE_BINS
-
-if TYPE_CHECKING:
-    from .run import TrainConfig
 
 # The original write-up's test-set numbers (three classes) and the SemEval-2020 Task 8 results:
 # published measurements of other systems, quoted for comparison.

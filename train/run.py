@@ -5,90 +5,26 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from memesent.backbones import (
-    DEFAULT_IMAGE,
-    DEFAULT_TEXT,
-    ImageSpec,
-    TextSpec,
-    load_image_encoder,
-    load_text_encoder,
-)
+from memesent.backbones import ImageSpec, TextSpec, load_image_encoder, load_text_encoder
 from memesent.checkpoint import save_checkpoint
-from memesent.fusion import FusionConfig
 from memesent.labels import LABELS
-from memesent.model import ModelConfig
 
-from .data import Split, load_memes, stratified_split
+from .config import TrainConfig
+from .data import MemeSet, load_memes
 from .features import image_features, text_features
-from .loop import Features, HeadSettings, base_rates, fit_head, predict_probs
+from .loop import Features, base_rates, fit_head, predict_probs
 from .metrics import evaluate_probs
 from .report import write_report
 
 log = logging.getLogger("train")
-DEFAULT_CACHE = Path.home() / ".cache" / "memesent" / "features"
 
 
-@dataclass
-class TrainConfig:
-    """A training run; the defaults produce the shipped model."""
-
-    data: Path
-    out: Path
-    cache: Path = DEFAULT_CACHE
-    text_backbone: str = DEFAULT_TEXT
-    image_backbone: str = DEFAULT_IMAGE
-    fusion: str = "gated"
-    hidden: int = 256
-    dropout: float = 0.3
-    members: int = 1
-    calibration: str = "vector"
-    head: HeadSettings = field(default_factory=HeadSettings)
-    seed: int = 0
-    val_fraction: float = 0.15
-    calib_fraction: float = 0.15
-    test_fraction: float = 0.15
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        for key in ("data", "out", "cache"):
-            d.pop(key)
-        return d
-
-    def model_config(
-        self, text: TextSpec, image: ImageSpec, rates: tuple[float, ...]
-    ) -> ModelConfig:
-        """The head this run trains, on top of the backbones it extracted features with;
-        `rates` are the training memes' base rates."""
-        fusion = FusionConfig(
-            kind=self.fusion,
-            text_dim=text.dim,
-            image_dim=image.dim,
-            hidden=self.hidden,
-            dropout=self.dropout,
-        )
-        return ModelConfig(
-            text=text,
-            image=image,
-            fusion=fusion,
-            members=self.members,
-            calibration=self.calibration,
-            base_rates=rates,
-            training=self.to_dict(),
-        )
-
-    def split(self, labels: np.ndarray) -> Split:
-        """This run's train / validation / calibration / test split of `labels`."""
-        return stratified_split(
-            labels, self.val_fraction, self.test_fraction, self.seed, self.calib_fraction
-        )
-
-
-def extract_features(cfg: TrainConfig, memes) -> tuple[Features, TextSpec, ImageSpec]:
+def extract_features(cfg: TrainConfig, memes: MemeSet) -> tuple[Features, TextSpec, ImageSpec]:
     """Features of every meme from the frozen backbones, through the on-disk cache."""
     text_encoder = load_text_encoder(cfg.text_backbone)
     image_encoder = load_image_encoder(cfg.image_backbone)

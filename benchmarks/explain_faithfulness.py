@@ -1,6 +1,7 @@
 """Faithfulness and speed of `memesent.explain` on labelled memes (Memotion layout).
 
-    python -m memesent.explain_bench --model DIR --data DIR [--n 200] [--json FILE] [--threads N]
+    python -m benchmarks.explain_faithfulness --data DIR [--model DIR] [--n 200] [--json FILE]
+                                              [--threads N]
 
 For `--n` memes drawn with a fixed seed, each explained toward its predicted level:
 - words: delete (from the caption string) the 3 words with the highest scores, or 3 random words
@@ -30,11 +31,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .bench import alternating
-from .checkpoint import DEFAULT_MODEL_DIR
-from .explain import heat_map
-from .images import load_image
-from .predictor import Predictor
+from memesent.checkpoint import DEFAULT_MODEL_DIR
+from memesent.heatmap import heat_map
+from memesent.images import load_image
+from memesent.predictor import Predictor
+
+from .timing import alternating
 
 SEED = 0
 DRAWS = 5
@@ -196,7 +198,7 @@ def table(s: dict, t: dict) -> str:
         c = s[check]
         ratio = "n/a" if c["ratio"] is None else f"{c['ratio']:.2f}"
         lines.append(
-            f"| {what} | {c['memes']} | {c['top_drop']:.4f} | {c['random_drop']:.4f} "
+            f"| {what} | {c['memes']} | {c['top_drop']:.3g} | {c['random_drop']:.3g} "
             f"| {ratio} | {c['top_larger']:.0%} | {criteria[check]} "
             f"| {_yes(met[check]) if check in met else ''} |"
         )
@@ -219,7 +221,7 @@ def _yes(ok: bool) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m memesent.explain_bench",
+        prog="python -m benchmarks.explain_faithfulness",
         description="Deletion faithfulness of explain's word scores and heat maps, and its speed.",
     )
     parser.add_argument(
@@ -255,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if names is not None and not read_memes(args.data, 1, names):
         if args.split:
             print(
-                f"python -m memesent.explain_bench: no meme of {split} is in {args.data}",
+                f"python -m benchmarks.explain_faithfulness: no meme of {split} is in {args.data}",
                 file=sys.stderr,
             )
             return 2
@@ -264,7 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         s = summary(rows)
     except ValueError as err:
-        print(f"python -m memesent.explain_bench: {err}; draw more with --n", file=sys.stderr)
+        print(
+            f"python -m benchmarks.explain_faithfulness: {err}; draw more with --n",
+            file=sys.stderr,
+        )
         return 2
     timing = speed(predictor, load_image(args.data / "images" / rows[0]["image"]))
     cold = sum(r["cold_heat_map"] for r in rows)

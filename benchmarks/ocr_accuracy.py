@@ -9,43 +9,24 @@ the timings compare like with like and do not depend on the number of cores. Bes
 seconds it reports CPU seconds (this process plus the tesseract processes it waited for), which
 stay comparable when other work shares the machine.
 
-    python -m memesent.ocr_bench DIR [--json FILE] [--limit N]
+    python -m benchmarks.ocr_accuracy DIR [--json FILE] [--limit N]
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
-import re
 import statistics
 import sys
 import time
-import unicodedata
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
 
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'"})
-_CLITIC = re.compile(r"\s+(n't|'s|'m|'re|'ll|'ve|'d)\b", re.IGNORECASE)
-_NOT_WORD = re.compile(r"[^0-9a-z]+")
-
-
-def normalise_words(text: str) -> list[str]:
-    """Words of `text` for comparison: lower case, tokenised clitics re-attached (`do n't` and
-    `don't` both become `dont`), apostrophes dropped, any other punctuation treated as space."""
-    text = unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower()
-    text = _CLITIC.sub(r"\1", text).replace("'", "")
-    return _NOT_WORD.sub(" ", text).split()
-
-
-def overlap(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
-    """Number of words the two bags share: the sum over words of the smaller count."""
-    return sum((Counter(reference) & Counter(hypothesis)).values())
+from memesent.ocr_metrics import normalise_words, overlap, read_transcriptions
 
 
 @dataclass
@@ -84,16 +65,6 @@ class Tally:
         }
 
 
-def read_labels(folder: Path) -> list[tuple[str, str]]:
-    """(image name, transcription) pairs from `folder/labels.csv`."""
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"image_name", "sentence"} - set(reader.fieldnames or ())
-        if missing:
-            raise ValueError(f"{folder / 'labels.csv'} lacks the column(s) {sorted(missing)}")
-        return [(row["image_name"], row["sentence"]) for row in reader]
-
-
 def _cpu_seconds() -> float:
     """CPU time of this process and of the child processes it has waited for (children only
     where the `resource` module exists, i.e. not on Windows)."""
@@ -123,7 +94,7 @@ def run(folder: Path, limit: int | None = None, log: bool = True) -> dict:
     methods = _methods()
     tallies = {name: Tally() for name in methods}
     per_meme, skipped = [], []
-    for index, (name, sentence) in enumerate(read_labels(folder)[:limit]):
+    for index, (name, sentence) in enumerate(read_transcriptions(folder)[:limit]):
         try:
             image = load_image(folder / "images" / name)
         except (OSError, NotAnImageError) as err:
@@ -172,7 +143,7 @@ def table(summary: dict[str, dict[str, float]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m memesent.ocr_bench",
+        prog="python -m benchmarks.ocr_accuracy",
         description="Word recall, word precision and time per meme of caption OCR "
         "(plain pytesseract vs memesent.ocr) on a MultiOFF-layout folder.",
     )
@@ -186,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = run(args.folder, args.limit)
     except (OSError, ValueError) as err:
-        print(f"python -m memesent.ocr_bench: {err}", file=sys.stderr)
+        print(f"python -m benchmarks.ocr_accuracy: {err}", file=sys.stderr)
         return 2
     n = len(result["memes"])
     for row in result["skipped"]:

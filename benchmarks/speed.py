@@ -1,4 +1,4 @@
-"""python -m memesent.bench: speed and memory of the default pipeline against the write-up's.
+"""python -m benchmarks.speed: speed and memory of the default pipeline against the write-up's.
 
 One process, one run: load the shipped model, time batched scoring, `explain` (on a 500x500
 meme with a 19-word caption) and OCR, and read the peak resident memory; then build the
@@ -12,20 +12,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
 import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .backbones import IMAGE_SPECS, TEXT_SPECS, load_image_encoder, load_text_encoder
-from .fusion import FusionConfig
-from .model import MemeHead, ModelConfig
-from .predictor import Predictor
+from memesent.backbones import IMAGE_SPECS, TEXT_SPECS, load_image_encoder, load_text_encoder
+from memesent.fusion import FusionConfig
+from memesent.model import MemeHead, ModelConfig
+from memesent.predictor import Predictor
+
+from .timing import alternating, cpu_name, p95, peak_rss_mb, timed
 
 CAPTION = (
     "when you finally finish the project at three in the morning and "
@@ -51,53 +50,6 @@ def sample_meme(seed: int = 0, size: int = 500) -> Image.Image:
             ((size - w) / 2, y), text, font=font, fill="white", stroke_width=3, stroke_fill="black"
         )
     return img
-
-
-def timed(fn: Callable[[], object], repeats: int, warmup: int = 2) -> list[float]:
-    """Wall-clock seconds of `repeats` calls of `fn`, after `warmup` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    out = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return out
-
-
-def p95(xs: list[float]) -> float:
-    return statistics.quantiles(xs, n=20)[-1] if len(xs) >= 2 else xs[0]
-
-
-def cpu_name() -> str:
-    """The processor's model name (Linux), else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def alternating(calls: dict[str, Callable[[], object]], repeats: int, warmup: int = 5) -> dict:
-    """Seconds per call of each function, timed in turns (a, b, a, b, ...) so that both see the
-    same machine: a busy neighbour or a clock change slows them alike."""
-    for _ in range(warmup):
-        for call in calls.values():
-            call()
-    out: dict[str, list[float]] = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            out[name].append(time.perf_counter() - start)
-    return out
 
 
 def throughput(
@@ -174,7 +126,7 @@ def run(n: int, batch_size: int, repeats: int, model: Path | None) -> dict:
 
 
 def _ocr_ms(meme: Image.Image, repeats: int) -> float | None:
-    from .ocr import OCRError, extract_caption
+    from memesent.ocr import OCRError, extract_caption
 
     try:
         return 1000 * statistics.median(timed(lambda: extract_caption(meme), repeats, warmup=1))
@@ -213,7 +165,7 @@ def table(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m memesent.bench",
+        prog="python -m benchmarks.speed",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,0 +1,222 @@
+"""The house: no import cycles, an installable package that works outside the checkout, and one
+list of dependencies."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+from helpers import draw_meme, photo
+from packaging.requirements import Requirement
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("memesent", "train", "webapp", "benchmarks")
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _project_modules() -> dict[str, Path]:
+    files = [ROOT / "app.py", *(f for p in PACKAGES for f in (ROOT / p).glob("*.py"))]
+    return {_module_name(f): f for f in files}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """Project modules that `name` imports anywhere (functions included), except under
+    `if TYPE_CHECKING:`, which never runs."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            found.add(base)
+            found.update(f"{base}.{a.name}" for a in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return {m for m in found if m in modules and m != name}
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected group of two or more modules (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def connect(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                connect(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for v in graph:
+        if v not in index:
+            connect(v)
+    return groups
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    modules = _project_modules()
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    assert "memesent.explain" in graph["memesent.predictor"]  # lazy imports are seen
+    assert find_cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert find_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert find_cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_every_module_says_what_it_holds():
+    missing = [
+        n for n, p in _project_modules().items() if not ast.get_docstring(ast.parse(p.read_text()))
+    ]
+    assert missing == []
+
+
+def _requirements(lines: list[str]) -> dict[str, Requirement]:
+    reqs = [Requirement(line) for line in lines]
+    return {r.name.lower(): r for r in reqs}
+
+
+def test_requirements_txt_matches_pyproject():
+    """requirements.txt (the Space's install list) holds exactly the library's dependencies and
+    the app and train extras, with the same version ranges; torch is pinned inside its range."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    declared = _requirements([*project["dependencies"], *extras["app"], *extras["train"]])
+    lines = [
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    listed = _requirements(lines)
+    assert listed.keys() == declared.keys()
+    for name, req in listed.items():
+        if name in ("torch", "torchvision"):
+            pinned = next(iter(req.specifier)).version
+            assert declared[name].specifier.contains(pinned), name
+        else:
+            assert req.specifier == declared[name].specifier, name
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A fresh virtual environment with memesent installed from a copy of this checkout's
+    package files (the copy keeps the build's files out of the checkout; the dependencies come
+    from this environment's site-packages, pip and setuptools included)."""
+    work = tmp_path_factory.mktemp("install")
+    source = work / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "memesent", source / "memesent", ignore=ignore)
+    shutil.copytree(ROOT / "assets" / "model", source / "assets" / "model")
+    venv = work / "env"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+        check=True,
+    )
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
+    subprocess.run(
+        [*pip, "--no-build-isolation", str(source)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    return venv
+
+
+def test_installed_package_works_from_another_folder(installed, tmp_path, predictor):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    caption = "when the wifi comes back"
+    draw_meme(photo("coffee"), caption.upper()).save(elsewhere / "meme.png")
+
+    cli = subprocess.run(
+        [
+            str(installed / "bin" / "memesent"),
+            "predict",
+            "meme.png",
+            "--caption",
+            caption,
+            "--json",
+        ],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cli.returncode == 0, cli.stderr
+    row = json.loads(cli.stdout)
+    want = predictor.predict(elsewhere / "meme.png", caption)
+    assert row["label"] == want.label
+    assert row["probs"] == pytest.approx(want.probs, abs=1e-6)
+
+    script = (
+        "import json, memesent, memesent.checkpoint as c\n"
+        "from memesent import Predictor\n"
+        f"r = Predictor.load().predict('meme.png', {caption!r})\n"
+        "print(json.dumps([memesent.__file__, str(c.DEFAULT_MODEL_DIR), r.probs]))\n"
+    )
+    api = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", script],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert api.returncode == 0, api.stderr
+    module, model_dir, probs = json.loads(api.stdout)
+    assert Path(module).is_relative_to(installed) and Path(model_dir).is_relative_to(installed)
+    assert probs == pytest.approx(want.probs, abs=1e-6)
+
+    for name in ("train", "webapp", "benchmarks"):  # run from a checkout, never installed
+        missing = subprocess.run(
+            [str(installed / "bin" / "python"), "-c", f"import {name}"],
+            cwd=elsewhere,
+            capture_output=True,
+            text=True,
+        )
+        assert "ModuleNotFoundError" in missing.stderr, name
