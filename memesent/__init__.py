@@ -5,14 +5,19 @@
 """
 
 from .labels import LABELS, LABELS3
-from .predictor import Prediction, Predictor
 
 __all__ = ["LABELS", "LABELS3", "Explanation", "Prediction", "Predictor"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def __getattr__(name: str):
-    # Explanation lives with Captum, which is slow to import: load it on first use only.
+    # The model's classes pull in torch and transformers, Explanation also Captum: they load on
+    # first use, so that light modules (memesent.images, memesent.ocr) stay light, as in the
+    # batch scorer's worker processes.
+    if name in ("Predictor", "Prediction"):
+        from . import predictor
+
+        return getattr(predictor, name)
     if name == "Explanation":
         from .explain import Explanation
 

@@ -8,7 +8,8 @@ The write-up's pair, `bert-base-uncased` and torchvision's `resnet18`, downloads
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -16,6 +17,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .images import squeeze
 from .optimize import optimize_for_cpu
 
 DEFAULT_TEXT = "all-MiniLM-L6-v2"
@@ -116,9 +118,18 @@ class TextEncoder(nn.Module):
         return pooled
 
     @torch.inference_mode()
-    def encode(self, captions: Sequence[str]) -> torch.Tensor:
-        """Pooled features, shape (len(captions), dim)."""
-        return self(**self.tokenize(captions))
+    def encode(self, captions: Sequence[str], batch_size: int | None = None) -> torch.Tensor:
+        """Pooled features, shape (len(captions), dim). With `batch_size`, captions of similar
+        length are encoded together, `batch_size` at a time (less padding), and the features
+        come back in the captions' order."""
+        if batch_size is None or len(captions) <= batch_size:
+            return self(**self.tokenize(captions))
+        order = sorted(range(len(captions)), key=lambda i: len(captions[i]))
+        parts = [
+            self(**self.tokenize([captions[i] for i in order[start : start + batch_size]]))
+            for start in range(0, len(order), batch_size)
+        ]
+        return torch.cat(parts)[torch.argsort(torch.tensor(order))]
 
 
 class ImageEncoder(nn.Module):
@@ -149,9 +160,7 @@ class ImageEncoder(nn.Module):
         memes the heads learn from, so a full-size upload gives the features a training meme would.
         """
         s = self.spec
-        img = image.convert("RGB")
-        if s.source_size and max(img.size) > s.source_size:
-            img = img.resize((s.source_size, s.source_size), Image.Resampling.BILINEAR)
+        img = squeeze(image.convert("RGB"), s.source_size)
         img = img.resize((s.size, s.size), Image.Resampling.BICUBIC)
         x = torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1) / 255.0
         return (x - self._mean) / self._std
@@ -178,10 +187,34 @@ class ImageEncoder(nn.Module):
 
 
 def load_text_encoder(name: str = DEFAULT_TEXT, pretrained: bool = True) -> TextEncoder:
-    """The text backbone `name`; `pretrained=False` builds the architecture with random weights."""
+    """The text backbone `name`; `pretrained=False` builds the architecture with random weights.
+
+    Loads quietly: transformers' per-tensor "Loading weights" bar is switched off meanwhile.
+    """
+    spec = _spec(TEXT_SPECS, name, "text")
+    with _quiet_transformers():
+        model, tokenizer = _text_model(name, pretrained)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return TextEncoder(spec, model, tokenizer)
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
+def _text_model(name: str, pretrained: bool) -> tuple[nn.Module, object]:
     from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
 
-    spec = _spec(TEXT_SPECS, name, "text")
     if name == "all-MiniLM-L6-v2":
         local = _minilm_dir()
         tokenizer = AutoTokenizer.from_pretrained(local)
@@ -197,9 +230,7 @@ def load_text_encoder(name: str = DEFAULT_TEXT, pretrained: bool = True) -> Text
         # are bert-base (12 layers, 768-d), so the architecture needs no download.
         tokenizer = AutoTokenizer.from_pretrained(_minilm_dir())
         model = BertModel(BertConfig(), add_pooling_layer=False)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return TextEncoder(spec, model, tokenizer)
+    return model, tokenizer
 
 
 def load_image_encoder(name: str = DEFAULT_IMAGE, pretrained: bool = True) -> ImageEncoder:

@@ -1,4 +1,8 @@
-"""Checkpoint folders, Hugging Face style: `config.json` + `model.safetensors` (never pickle)."""
+"""Checkpoint folders, Hugging Face style: `config.json` + `model.safetensors` (never pickle).
+
+The folder's file names, the shipped model's place (`DEFAULT_MODEL_DIR`) and `CheckpointError`
+live in `memesent.model_files`, which loads no torch; they are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +15,17 @@ from safetensors.torch import load_file, save_file
 from .backbones import ImageSpec, TextSpec
 from .labels import LABELS
 from .model import MemeHead, ModelConfig
+from .model_files import CONFIG_FILE, DEFAULT_MODEL_DIR, WEIGHTS_FILE, CheckpointError
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 FORMAT = "memesent-head/2"  # 2: calibration and base rates
-# The shipped model: copied into the package when it is built (setup.py), so an installed
-# memesent finds it; in a checkout it is read from the repository's assets/model/.
-_PACKAGED_MODEL = Path(__file__).resolve().parent / "model"
-_CHECKOUT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "model"
-DEFAULT_MODEL_DIR = (
-    _PACKAGED_MODEL if (_PACKAGED_MODEL / CONFIG_FILE).is_file() else _CHECKOUT_MODEL
-)
 
-
-class CheckpointError(ValueError):
-    """A model folder is missing, malformed, or does not fit the backbones or labels asked for."""
+__all__ = [
+    "DEFAULT_MODEL_DIR",
+    "CheckpointError",
+    "load_checkpoint",
+    "read_config",
+    "save_checkpoint",
+]
 
 
 def save_checkpoint(head: MemeHead, out_dir: str | Path) -> Path:

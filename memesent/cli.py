@@ -1,44 +1,106 @@
-"""`python -m memesent predict|ocr IMAGE...`: score or read memes from the command line."""
+"""`memesent predict|ocr` (or `python -m memesent ...`): score or read memes from the command
+line, one picture or a whole collection (folders, a manifest) into a resumable results file."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+from .batch import pending
+from .collection import Job, ManifestError, jobs_from_inputs, jobs_from_manifest
 from .images import NotAnImageError, load_image
+from .labels import LABELS, LABELS3, collapse
+from .results import ResultsError, open_results
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m memesent", description=__doc__)
+    parser = argparse.ArgumentParser(prog="memesent", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     predict = sub.add_parser(
-        "predict", help="sentiment of each meme (five levels and three classes)"
+        "predict",
+        help="sentiment of each meme (five levels and three classes)",
+        description="Score pictures, folders of pictures (walked recursively) and manifests. "
+        "Without --out, one line (or JSON object) per meme on stdout; with --out, a results "
+        "file that a rerun completes.",
     )
-    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict.add_argument("inputs", nargs="*", metavar="INPUT", help="pictures or folders")
+    predict.add_argument(
+        "--manifest",
+        type=Path,
+        help="CSV with `image` (relative to its folder) and `caption`, or Memotion's labels.csv",
+    )
     source = predict.add_mutually_exclusive_group()
-    source.add_argument("--caption", default=None, help="caption text for every image")
+    source.add_argument("--caption", default=None, help="the caption of every meme")
     source.add_argument("--ocr", action="store_true", help="read each caption with OCR (tesseract)")
+    predict.add_argument("--out", type=Path, help="results file: .csv, .jsonl or .parquet")
+    predict.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes decoding pictures and reading captions (0: this one; default: one per "
+        "core); with --engine ray, the number of actors",
+    )
+    predict.add_argument("--engine", choices=("local", "ray"), default="local")
+    predict.add_argument("--batch-size", type=int, default=32, help="memes per model call")
     predict.add_argument("--model", default=None, help="model folder (default: the shipped model)")
-    predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line (stdout)")
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
     ocr = sub.add_parser("ocr", help="read the caption of each meme with tesseract")
-    ocr.add_argument("images", nargs="+", metavar="IMAGE")
+    ocr.add_argument("inputs", nargs="+", metavar="INPUT", help="pictures or folders")
     ocr.add_argument("--json", action="store_true", help="one JSON object per line")
     return parser
 
 
-def _fail(image: str, err: Exception, as_json: bool) -> None:
+def _fail(image: str, err: object, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"image": image, "error": str(err)}))
     print(f"memesent: {image}: {err}", file=sys.stderr)
 
 
-def _predict(args: argparse.Namespace) -> int:
-    from .backbones import BackboneError
-    from .checkpoint import CheckpointError
-    from .predictor import Predictor
+class StdoutResults:
+    """Rows printed as they come: a line per meme (or a JSON object with the probabilities,
+    the base rates and the shift, as `Prediction.to_dict` gives them); errors also on stderr."""
 
+    def __init__(self, as_json: bool, base_rates: dict[str, float]) -> None:
+        self.as_json, self.base_rates = as_json, base_rates
+
+    def done(self) -> set[str]:
+        return set()
+
+    def write(self, rows: list[dict]) -> None:
+        from .predictor import Prediction
+
+        for row in rows:
+            if row["error"]:
+                _fail(row["image"], row["error"], self.as_json)
+                continue
+            probs = {level: row[f"prob_{level}"] for level in LABELS}
+            probs3 = dict(zip(LABELS3, collapse(list(probs.values())).tolist(), strict=True))
+            result = Prediction(row["label"], probs, probs3, self.base_rates)
+            if self.as_json:
+                print(
+                    json.dumps(
+                        {"image": row["image"], "caption": row["caption"], **result.to_dict()}
+                    )
+                )
+            else:
+                levels = "  ".join(f"{k}={v:.3f}" for k, v in probs.items())
+                print(f"{row['image']}: {result.label} ({result.label3})  {levels}")
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        pass
+
+
+def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if not args.inputs and args.manifest is None:
+        parser.error("give pictures or folders to score, or --manifest CSV")
+    if args.workers < 0 or args.batch_size < 1:
+        parser.error("--workers must be at least 0 and --batch-size at least 1")
     if args.ocr:
         from .ocr import TesseractNotFoundError, tesseract_available
 
@@ -46,57 +108,124 @@ def _predict(args: argparse.Namespace) -> int:
             print(f"memesent: {TesseractNotFoundError()}", file=sys.stderr)
             return 2
     try:
-        predictor = Predictor.load(args.model)
-    except (CheckpointError, BackboneError) as err:
+        jobs = _jobs(args)
+    except ManifestError as err:
         print(f"memesent: {err}", file=sys.stderr)
         return 2
-    failures = 0
-    for path in args.images:
-        try:
-            image = load_image(path)
-            caption = _read_caption(image) if args.ocr else (args.caption or "")
-            result = predictor.predict(image, caption)
-        except (OSError, NotAnImageError, RuntimeError) as err:
-            failures += 1
-            _fail(path, err, args.json)
-            continue
-        if args.json:
-            print(json.dumps({"image": path, "caption": caption, **result.to_dict()}))
+    if not jobs:
+        print(f"memesent: no pictures found in {', '.join(args.inputs)}", file=sys.stderr)
+        return 2
+    from .model_files import DEFAULT_MODEL_DIR, CheckpointError, model_version
+
+    model_dir = args.model or DEFAULT_MODEL_DIR
+    try:
+        model = model_version(model_dir)
+        if args.out:
+            results = open_results(args.out, model)
+            todo = pending(jobs, results)
         else:
-            levels = "  ".join(f"{k}={v:.3f}" for k, v in result.probs.items())
-            print(f"{path}: {result.label} ({result.label3})  {levels}")
-    return 1 if failures else 0
+            results, todo = StdoutResults(args.json, _base_rates(model_dir)), jobs
+    except (CheckpointError, ResultsError, OSError) as err:
+        print(f"memesent: {err}", file=sys.stderr)
+        return 2
+    if not todo:  # a finished run rerun: nothing to load
+        print(f"memesent: all {len(jobs)} memes are in {args.out} already", file=sys.stderr)
+        return 0
+    return _run(args, todo, len(jobs) - len(todo), model_dir, model, results)
 
 
-def _read_caption(image) -> str:
-    from .ocr import extract_caption
+def _jobs(args: argparse.Namespace) -> list[Job]:
+    jobs = list(jobs_from_inputs(args.inputs))
+    if args.manifest is not None:
+        jobs += list(jobs_from_manifest(args.manifest))
+    return jobs
 
-    return extract_caption(image).text
+
+def _base_rates(model_dir: str | Path) -> dict[str, float]:
+    from .checkpoint import read_config
+
+    return dict(zip(LABELS, read_config(model_dir).base_rates, strict=True))
+
+
+def _run(args, jobs, skipped, model_dir, model, results) -> int:
+    from tqdm import tqdm
+
+    from .backbones import BackboneError
+    from .batch import CaptionSource, score_collection
+    from .batch_ray import EngineError, score_with_ray
+    from .checkpoint import CheckpointError
+    from .predictor import Predictor
+
+    captions = CaptionSource(ocr=args.ocr, text=args.caption)
+    bar = tqdm(
+        total=len(jobs),
+        unit="meme",
+        desc="scoring",
+        file=sys.stderr,
+        disable=True if args.quiet else None,  # None: off when stderr is not a terminal
+    )
+    options = {
+        "captions": captions,
+        "workers": args.workers,
+        "batch_size": args.batch_size,
+        "progress": bar.update,
+    }
+    try:
+        if args.engine == "ray":
+            tally = score_with_ray(jobs, str(model_dir), results, model, **options)
+        else:
+            predictor = Predictor.load(model_dir)
+            tally = score_collection(jobs, predictor, results, model, **options)
+    except KeyboardInterrupt:
+        results.close()
+        bar.close()
+        where = f"in {args.out}: run the same command again to go on" if args.out else "above"
+        print(f"\nmemesent: stopped; the memes scored so far are {where}", file=sys.stderr)
+        return 130
+    except (CheckpointError, BackboneError, ResultsError, EngineError) as err:
+        print(f"memesent: {err}", file=sys.stderr)
+        return 2
+    finally:
+        results.close()
+        bar.close()
+    if args.out:
+        notes = [f"scored {tally.scored} memes into {args.out}"]
+        if tally.failed:
+            notes.append(f"{tally.failed} could not be scored (their error column says why)")
+        if skipped:
+            notes.append(f"{skipped} were there already")
+        print(f"memesent: {'; '.join(notes)}", file=sys.stderr)
+    return 1 if tally.failed else 0
 
 
 def _ocr(args: argparse.Namespace) -> int:
-    from .ocr import TesseractNotFoundError, extract_caption
+    from .ocr import OCRError, TesseractNotFoundError, extract_caption
 
     failures = 0
-    for path in args.images:
+    for job in jobs_from_inputs(args.inputs):
         try:
-            caption = extract_caption(load_image(path))
+            if job.error:
+                raise FileNotFoundError(job.error)
+            caption = extract_caption(load_image(job.path))
         except TesseractNotFoundError as err:
             print(f"memesent: {err}", file=sys.stderr)
             return 2
-        except (OSError, NotAnImageError, RuntimeError) as err:
+        except (OSError, NotAnImageError, OCRError) as err:
             failures += 1
-            _fail(path, err, args.json)
+            _fail(job.image, err, args.json)
             continue
         if args.json:
             print(
-                json.dumps({"image": path, "text": caption.text, "confidence": caption.confidence})
+                json.dumps(
+                    {"image": job.image, "text": caption.text, "confidence": caption.confidence}
+                )
             )
         else:
-            print(f"== {path} (confidence {caption.confidence:.2f})\n{caption.text}")
+            print(f"== {job.image} (confidence {caption.confidence:.2f})\n{caption.text}")
     return 1 if failures else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    return _predict(args) if args.command == "predict" else _ocr(args)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    return _predict(args, parser) if args.command == "predict" else _ocr(args)

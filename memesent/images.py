@@ -87,3 +87,12 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return img.convert("RGB")
+
+
+def squeeze(image: Image.Image, side: int) -> Image.Image:
+    """`image` resized to `side` x `side` if either side is larger, else as it is: the first step
+    of the image backbones' preprocessing (Memotion's memes, which the heads learn from, are
+    squeezed that way), which batch scoring runs where it decodes the pictures."""
+    if side and max(image.size) > side:
+        return image.resize((side, side), Image.Resampling.BILINEAR)
+    return image

@@ -97,17 +97,20 @@ class Predictor:
     def predict_batch(
         self, images: Sequence[ImageInput], captions: Sequence[str], batch_size: int = 32
     ) -> list[Prediction]:
-        """Score many memes; the same numbers as `predict` on each, computed in batches."""
+        """Score many memes; the same numbers as `predict` on each, computed in batches of
+        `batch_size` (captions of similar length together, pictures decoded a batch at a time)."""
         if len(images) != len(captions):
             raise ValueError(f"got {len(images)} images but {len(captions)} captions")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        texts = [clean_caption(c) for c in captions]
+        with self._lock:
+            text = self.text_encoder.encode(texts, batch_size) if texts else None
         out: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             pics = [load_image(im) for im in images[start : start + batch_size]]
-            texts = [clean_caption(c) for c in captions[start : start + batch_size]]
             with self._lock:
-                logp = self.head(self.text_encoder.encode(texts), self.image_encoder.encode(pics))
+                logp = self.head(text[start : start + batch_size], self.image_encoder.encode(pics))
             out.extend(self._prediction(row) for row in logp.exp())
         return out
 

@@ -56,3 +56,15 @@ def raw_predictor(text_encoder, image_encoder):
     head.calibration_scale.fill_(1.0)
     head.calibration_bias.zero_()
     return Predictor(head, text_encoder, image_encoder)
+
+
+@pytest.fixture(scope="session")
+def raw_model(tmp_path_factory) -> Path:
+    """The shipped network saved without its calibration, as a model folder whose answers move
+    with the meme (the shipped calibration all but flattens them to the base rates)."""
+    from memesent.checkpoint import load_checkpoint, save_checkpoint
+
+    head = load_checkpoint()
+    head.calibration_scale.fill_(1.0)
+    head.calibration_bias.zero_()
+    return save_checkpoint(head, tmp_path_factory.mktemp("raw-model"))

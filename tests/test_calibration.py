@@ -54,11 +54,12 @@ def test_calibration_lowers_the_log_loss_of_an_overconfident_head(method):
 def test_a_head_with_no_information_falls_back_to_the_base_rates():
     rng = np.random.default_rng(0)
     y = rng.choice(5, 4000, p=BASE)
-    noise = (5 * torch.randn(4000, 5)).log_softmax(-1)  # confident and unrelated to y
+    generator = torch.Generator().manual_seed(0)
+    noise = (5 * torch.randn(4000, 5, generator=generator)).log_softmax(-1)  # unrelated to y
     scale, bias = fit_calibration(noise, y, "vector")
     probs = _calibrated(noise, scale, bias)
     shares = np.bincount(y, minlength=5) / len(y)
-    assert np.abs(probs - shares).max() < 0.03  # a little of the noise is fitted
+    assert np.abs(probs - shares).max() < 0.005
     # temperature alone cannot: without a bias the best it can do is the uniform distribution
     t_scale, t_bias = fit_calibration(noise, y, "temperature")
     assert np.abs(_calibrated(noise, t_scale, t_bias) - 0.2).max() < 0.01

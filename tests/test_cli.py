@@ -24,18 +24,6 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="module")
-def raw_model(tmp_path_factory) -> Path:
-    """The shipped network saved without its calibration, whose answers move with the caption
-    (the shipped calibration all but flattens them to the base rates)."""
-    from memesent.checkpoint import load_checkpoint, save_checkpoint
-
-    head = load_checkpoint()
-    head.calibration_scale.fill_(1.0)
-    head.calibration_bias.zero_()
-    return save_checkpoint(head, tmp_path_factory.mktemp("raw-model"))
-
-
 def test_predict_json_lines_match_the_library(tmp_path, raw_model, raw_predictor):
     paths = []
     for name in ("chelsea", "coffee"):

@@ -73,6 +73,7 @@ def test_class_weights_weight_the_loss():
 
 def _tiny(seed: int = 0) -> tuple[MemeHead, Features, np.ndarray, dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
     n = 120
     feats = Features(torch.randn(n, 8), torch.randn(n, 6))
     labels = rng.integers(0, 5, n)

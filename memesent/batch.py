@@ -1,0 +1,175 @@
+"""Scoring a collection of memes on one machine: pictures decoded (and captions read with OCR)
+in worker processes, the model run in batches in this one, rows written as they come.
+
+Workers are started with `spawn` and import only the light modules (Pillow, NumPy, tesseract's
+wrapper), never torch; each picture is decoded, its caption read if asked, and squeezed to the
+image backbone's source size there, so what crosses between processes is small. At most
+`WINDOW_BATCHES` batches are in flight, so memory stays flat however long the collection is.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from PIL import Image
+
+from .collection import Job
+from .images import NotAnImageError, load_image, squeeze
+from .labels import LABELS, LABELS3, collapse
+from .results import Results
+
+WINDOW_BATCHES = 4  # batches decoded ahead of the model, and scored together
+
+
+@dataclass(frozen=True)
+class CaptionSource:
+    """Where captions come from: `ocr` reads each picture; else `text` for every meme when
+    given; else each job's own caption (from a manifest), else ""."""
+
+    ocr: bool = False
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A job after decoding: its picture (squeezed) and caption, or the error that stopped it."""
+
+    job: Job
+    picture: Image.Image | None
+    caption: str
+    error: str = ""
+
+
+def prepare(job: Job, captions: CaptionSource, source_size: int) -> Prepared:
+    """Decode one job's picture and settle its caption; problems with this meme's input become
+    its `error` (a missing or unreadable picture, OCR that failed on it)."""
+    caption = captions.text if captions.text is not None else (job.caption or "")
+    if job.error or job.path is None:
+        return Prepared(job, None, caption, job.error or "no picture")
+    try:
+        picture = load_image(job.path)
+    except (OSError, NotAnImageError) as err:
+        return Prepared(job, None, caption, str(err))
+    if captions.ocr:
+        from .ocr import OCRError, TesseractNotFoundError, extract_caption
+
+        try:
+            caption = extract_caption(picture).text
+        except TesseractNotFoundError:
+            raise
+        except OCRError as err:
+            return Prepared(job, None, "", f"OCR failed: {err}")
+    return Prepared(job, squeeze(picture, source_size), caption)
+
+
+def _quiet_worker() -> None:
+    """Workers leave Ctrl-C to the main process (which stops them) and give tesseract one
+    thread: each worker is one core's worth of work."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+
+
+def prepared_in_order(
+    jobs: Iterable[Job], captions: CaptionSource, source_size: int, workers: int, window: int
+) -> Iterator[Prepared]:
+    """`prepare` of every job, in order; in `workers` processes (0: in this one), with at most
+    `window` jobs in flight."""
+    if workers == 0:
+        for job in jobs:
+            yield prepare(job, captions, source_size)
+        return
+    context = multiprocessing.get_context("spawn")
+    pending: deque[Future] = deque()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:
+        try:
+            for job in jobs:
+                pending.append(pool.submit(prepare, job, captions, source_size))
+                if len(pending) >= window:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def result_row(prepared: Prepared, probs: dict[str, float] | None, model: str) -> dict:
+    """One row of `memesent.results.RESULT_COLUMNS`."""
+    row = {"image": prepared.job.image, "caption": prepared.caption, "error": prepared.error}
+    row["model"] = model
+    if probs is None:
+        row.update({"label": "", "label3": ""})
+        row.update({f"prob_{level}": None for level in LABELS})
+        return row
+    label = max(LABELS, key=probs.__getitem__)
+    probs3 = collapse([probs[level] for level in LABELS])
+    row.update({"label": label, "label3": LABELS3[int(probs3.argmax())]})
+    row.update({f"prob_{level}": probs[level] for level in LABELS})
+    return row
+
+
+@dataclass
+class Tally:
+    """What a run did: memes scored, and memes that failed (their rows say why)."""
+
+    scored: int = 0
+    failed: int = 0
+
+
+def pending(jobs: list[Job], results: Results) -> list[Job]:
+    """The jobs whose memes `results` does not hold yet (what a rerun still has to do)."""
+    done = results.done()
+    return [job for job in jobs if job.image not in done]
+
+
+def score_collection(
+    jobs: list[Job],
+    predictor,
+    results: Results,
+    model: str,
+    captions: CaptionSource = CaptionSource(),
+    workers: int = 2,
+    batch_size: int = 32,
+    progress: Callable[[int], None] = lambda n: None,
+) -> Tally:
+    """Score every job and write its row to `results`, batch by batch (`pending` first leaves
+    out the memes a results file already holds).
+
+    `predictor` is a `memesent.Predictor`; `model` its folder's version, recorded in each row;
+    `progress(n)` is called after every batch with the memes it finished.
+    """
+    tally = Tally()
+    source_size = predictor.image_encoder.spec.source_size
+    group = WINDOW_BATCHES * batch_size  # scored together: captions sorted by length within it
+    stream = prepared_in_order(jobs, captions, source_size, workers, group)
+    batch: list[Prepared] = []
+    for item in stream:
+        batch.append(item)
+        if len(batch) == group:
+            _score_batch(batch, predictor, results, model, tally, batch_size)
+            progress(len(batch))
+            batch = []
+    if batch:
+        _score_batch(batch, predictor, results, model, tally, batch_size)
+        progress(len(batch))
+    return tally
+
+
+def _score_batch(
+    batch: list[Prepared], predictor, results: Results, model: str, tally: Tally, batch_size: int
+) -> None:
+    ready = [p for p in batch if not p.error]
+    answers = predictor.predict_batch(
+        [p.picture for p in ready], [p.caption for p in ready], batch_size=batch_size
+    )
+    probs = {id(p): a.probs for p, a in zip(ready, answers, strict=True)}
+    rows = [result_row(p, probs.get(id(p)), model) for p in batch]
+    results.write(rows)
+    tally.scored += len(ready)
+    tally.failed += len(batch) - len(ready)

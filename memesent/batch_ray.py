@@ -1,0 +1,150 @@
+"""Scoring a collection on a Ray cluster (`--engine ray`): the same rows as the local engine,
+computed by a Ray Data pipeline.
+
+The jobs become a dataset; `map_batches` runs `RayScorer`, a callable class, so each actor
+loads the model once and then decodes, reads captions (OCR) and scores batch after batch; the
+rows stream back to this process, which writes them to the same results file as the local
+engine (so runs stay resumable whichever engine wrote them). Ray connects to the cluster that
+`RAY_ADDRESS` names, or starts a local one on this machine's cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from .batch import CaptionSource, Tally, prepare, result_row
+from .collection import Job
+from .results import RESULT_COLUMNS, Results
+
+
+class EngineError(RuntimeError):
+    """The Ray engine cannot run; the message says what to do."""
+
+
+class RayScorer:
+    """Ray Data's callable class: one `Predictor` per actor, a batch of jobs in, rows out."""
+
+    def __init__(
+        self, model_dir: str | None, model: str, captions: CaptionSource, threads: int
+    ) -> None:
+        import torch
+
+        from .predictor import Predictor
+
+        torch.set_num_threads(threads)
+        self.predictor = Predictor.load(model_dir)
+        self.model, self.captions = model, captions
+        self.source_size = self.predictor.image_encoder.spec.source_size
+
+    def __call__(self, batch: dict) -> dict[str, list]:
+        jobs = [
+            Job(
+                image=str(image),
+                path=Path(path) if path else None,
+                caption=str(caption) if has_caption else None,
+                error=str(error),
+            )
+            for image, path, caption, has_caption, error in zip(
+                batch["image"],
+                batch["path"],
+                batch["caption"],
+                batch["has_caption"],
+                batch["error"],
+                strict=True,
+            )
+        ]
+        prepared = [prepare(job, self.captions, self.source_size) for job in jobs]
+        ready = [p for p in prepared if not p.error]
+        answers = self.predictor.predict_batch(
+            [p.picture for p in ready], [p.caption for p in ready], batch_size=max(1, len(ready))
+        )
+        probs = {id(p): a.probs for p, a in zip(ready, answers, strict=True)}
+        rows = [result_row(p, probs.get(id(p)), self.model) for p in prepared]
+        return {column: [row[column] for row in rows] for column in RESULT_COLUMNS}
+
+
+def _row(record: dict) -> dict:
+    """A row as the local engine writes it: missing probabilities as None, not NaN."""
+    return {
+        c: None if isinstance(record[c], float) and math.isnan(record[c]) else record[c]
+        for c in RESULT_COLUMNS
+    }
+
+
+def score_with_ray(
+    jobs: list[Job],
+    model_dir: str | None,
+    results: Results,
+    model: str,
+    captions: CaptionSource = CaptionSource(),  # noqa: B008 (frozen)
+    workers: int = 2,
+    batch_size: int = 32,
+    progress: Callable[[int], None] = lambda n: None,
+) -> Tally:
+    """`memesent.batch.score_collection`'s work on Ray: `workers` actors of one CPU each."""
+    tally = Tally()
+    if not jobs:
+        return tally
+    try:
+        import ray
+        import ray.data
+    except ImportError as err:
+        raise EngineError(
+            "--engine ray needs Ray: pip install -r requirements-ray.txt (or: pip install "
+            "'ray[data]')"
+        ) from err
+    address = os.environ.get("RAY_ADDRESS")
+    started_here = not ray.is_initialized()
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            ignore_reinit_error=True,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise EngineError(f"could not reach the Ray cluster at {address!r}: {err}") from err
+    try:
+        for name in ("ray", "ray.data"):  # memesent shows its own progress; Ray's notes go
+            logging.getLogger(name).setLevel(logging.ERROR)
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        items = [
+            {
+                "image": job.image,
+                "path": str(job.path) if job.path else "",
+                "caption": job.caption or "",
+                "has_caption": job.caption is not None,
+                "error": job.error,
+            }
+            for job in jobs
+        ]
+        scored = ray.data.from_items(items).map_batches(
+            RayScorer,
+            fn_constructor_kwargs={
+                "model_dir": model_dir,
+                "model": model,
+                "captions": captions,
+                "threads": 1,
+            },
+            batch_size=batch_size,
+            concurrency=workers,
+            num_cpus=1,
+            batch_format="numpy",
+        )
+        for batch in scored.iter_batches(batch_size=batch_size, batch_format="pandas"):
+            rows = [_row(record) for record in batch.to_dict("records")]
+            results.write(rows)
+            failed = sum(1 for row in rows if row["error"])
+            tally.scored += len(rows) - failed
+            tally.failed += failed
+            progress(len(rows))
+    finally:
+        if started_here and address is None:
+            ray.shutdown()
+    return tally

@@ -1,0 +1,115 @@
+"""Which memes a batch run scores: pictures and folders given on the command line, and manifests.
+
+A `Job` is one meme: the key it is recorded under in the results (`image`), where its picture
+is, and its caption when the input names one. Folders are walked recursively and their files
+kept by content (what Pillow recognises from the first bytes), not by name. A manifest is a CSV
+with `image` (relative to the CSV's folder) and `caption`, or Memotion's `labels.csv` as it is
+(`image_name` under `images/`, `text_corrected` falling back to `text_ocr`). A manifest row
+whose path leaves the manifest's folder (absolute, or with `..`) is refused in its own row and
+never read; links already inside the folder are the folder owner's and are followed.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read as a whole; the message names what is wrong."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One meme to score. `error` is set when the input already says it cannot be (a missing
+    picture, a refused path); such a job is recorded with its error, not scored."""
+
+    image: str
+    path: Path | None
+    caption: str | None = None
+    error: str = ""
+
+
+def is_picture(path: Path) -> bool:
+    """Whether Pillow recognises the file's content as a picture (the header only is read)."""
+    try:
+        with Image.open(path):
+            return True
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+
+
+def jobs_from_inputs(inputs: Sequence[str]) -> Iterator[Job]:
+    """A job per picture file given, and per picture file found in the folders given (walked
+    recursively in name order; other files skipped). A file given by name is always a job: if
+    it is not a picture, scoring says so in its row."""
+    for given in inputs:
+        path = Path(given)
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for name in sorted(files):
+                    found = Path(root) / name
+                    if is_picture(found):
+                        yield Job(image=str(found), path=found)
+        elif path.exists():
+            yield Job(image=given, path=path)
+        else:
+            yield Job(image=given, path=None, error=f"{given}: no such file or folder")
+
+
+def jobs_from_manifest(manifest: Path) -> Iterator[Job]:
+    """A job per row of a manifest CSV (see the module's docstring)."""
+    folder = manifest.parent
+    try:
+        handle = open(manifest, newline="", encoding="utf-8")
+    except OSError as err:
+        raise ManifestError(f"cannot read the manifest {manifest}: {err}") from err
+    with handle:
+        reader = csv.DictReader(handle)
+        columns = set(reader.fieldnames or ())
+        if "image" in columns:
+            image_column, under, captions = "image", Path(), ("caption",)
+        elif "image_name" in columns:  # Memotion's labels.csv
+            image_column, under, captions = (
+                "image_name",
+                Path("images"),
+                (
+                    "text_corrected",
+                    "text_ocr",
+                ),
+            )
+        else:
+            raise ManifestError(
+                f"{manifest} lacks an image column: give `image` (a path relative to the "
+                "manifest's folder) and `caption`, or Memotion's `image_name` and "
+                "`text_corrected`"
+            )
+        if not columns & set(captions):
+            raise ManifestError(f"{manifest} lacks a caption column: {' or '.join(captions)}")
+        for row in reader:
+            name = (row.get(image_column) or "").strip()
+            caption = next((row[c].strip() for c in captions if (row.get(c) or "").strip()), "")
+            yield _manifest_job(folder, under / name if name else Path(), name, caption)
+
+
+def _manifest_job(folder: Path, relative: Path, name: str, caption: str) -> Job:
+    key = str(relative)
+    if not name:
+        return Job(image=key, path=None, caption=caption, error="the row names no picture")
+    if relative.is_absolute() or ".." in relative.parts:
+        return Job(
+            image=key,
+            path=None,
+            caption=caption,
+            error="refused: the path leaves the manifest's folder",
+        )
+    path = folder / relative
+    if not path.is_file():
+        return Job(image=key, path=None, caption=caption, error="picture missing")
+    return Job(image=key, path=path, caption=caption)
