@@ -1,9 +1,11 @@
 """memesent's Gradio app: a meme in, its sentiment and the reasons out; also the Space's entry.
 
-    python app.py [--host H] [--port P] [--model DIR]     # or: gradio app.py (reloads on edits)
+    python app.py [--host H] [--port P] [--model DIR] [--corrections DIR]
+    gradio app.py                                        # the same, reloading on edits
 
 The page calls the functions of `webapp.service`; so do the named API endpoints `/ocr`,
-`/predict` and `/explain`. The model loads once, before the server starts.
+`/predict`, `/explain` and, with corrections on, `/correct`. The model loads once, before the
+server starts.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from typing import Any, TypeVar
 
 import gradio as gr
 
-from memesent.checkpoint import DEFAULT_MODEL_DIR
+from memesent.labels import LABELS
+from memesent.model_files import DEFAULT_MODEL_DIR
 from webapp import service, wording
+from webapp.corrections import DEFAULT_LIMIT, CorrectionStore
 from webapp.inputs import MAX_CAPTION_CHARS, InputError
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
@@ -45,7 +49,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--model", type=Path, default=DEFAULT_MODEL_DIR, help="model folder (default: shipped)"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--corrections",
+        type=Path,
+        default=os.environ.get("MEMESENT_CORRECTIONS_DIR") or None,
+        help="store people's corrections in this folder (default: $MEMESENT_CORRECTIONS_DIR; "
+        "unset: off)",
+    )
+    parser.add_argument(
+        "--corrections-limit",
+        type=int,
+        default=int(os.environ.get("MEMESENT_CORRECTIONS_LIMIT", DEFAULT_LIMIT)),
+        help="most corrections stored (default: $MEMESENT_CORRECTIONS_LIMIT, else %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    if args.corrections_limit < 1:
+        parser.error("--corrections-limit must be at least 1")
+    return args
 
 
 def user_errors(fn: Fn) -> Fn:
@@ -101,6 +121,11 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
         view = memes.explain(image_path(image), caption)
         return view.overlay, view.words, view.modality
 
+    @user_errors
+    def correct(image: Mapping | None, caption: str, level: str | None) -> str:
+        """Store the level you would give this meme (five levels); returns a confirmation."""
+        return memes.correct(image_path(image), caption, level)
+
     def analyze(image: Mapping | None, caption: str) -> tuple:
         return (*predict(image, caption), *explain(image, caption))
 
@@ -146,6 +171,21 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
                         summary = gr.Label(
                             label="This meme: negative / neutral / positive", elem_id="summary"
                         )
+                        if memes.corrections is not None:
+                            with gr.Group(elem_id="correction"):
+                                gr.Markdown(
+                                    "**Is this right?** Saving stores the picture, the caption "
+                                    "and the level you chose on this server."
+                                )
+                                level = gr.Radio(
+                                    list(LABELS),
+                                    label="The level you would give",
+                                    elem_id="correct-level",
+                                )
+                                save = gr.Button(
+                                    "Save correction", size="sm", elem_id="save-correction"
+                                )
+                                saved = gr.Markdown(elem_id="correction-status")
                     with gr.Column(min_width=260):
                         shift_note = gr.Markdown(elem_id="shift-note")
                         overlay = gr.Image(
@@ -182,7 +222,19 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
         # `/predict` the levels, the summary and a typical meme's levels.
         ocr_note, shift_state = gr.State(""), gr.State("")
         quietly = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
-        image.upload(lambda: (None,) * len(results) + ("",), None, [*results, note], **quietly)
+        cleared = [*results, note]
+        if memes.corrections is not None:
+            cleared += [level, saved]
+            save.click(
+                correct,
+                [image, caption, level],
+                saved,
+                api_name="correct",
+                preprocess=False,
+                concurrency_id="model",
+                concurrency_limit=1,
+            )
+        image.upload(lambda: (None,) * len(cleared), None, cleared, **quietly)
         image.upload(
             read_caption_on_upload,
             [image, auto_ocr],
@@ -222,15 +274,17 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
     return demo
 
 
-def start_service(model_dir: Path) -> service.MemeService:
-    """Load the model once and warm it up in the background while the server starts."""
+def start_service(model_dir: Path, corrections: Path | None, limit: int) -> service.MemeService:
+    """Load the model once and warm it up in the background while the server starts; open the
+    corrections folder when one is given."""
     # Cached example outputs go to a fresh folder per run: Gradio keys its cache by component id
     # only, so a folder kept from an earlier run could show another model's answers.
     if "GRADIO_EXAMPLES_CACHE" not in os.environ:
         cache = tempfile.mkdtemp(prefix="memesent-examples-")
         atexit.register(shutil.rmtree, cache, ignore_errors=True)
         os.environ["GRADIO_EXAMPLES_CACHE"] = cache
-    memes = service.MemeService.load(model_dir)
+    store = CorrectionStore(corrections, limit) if corrections else None
+    memes = service.MemeService.load(model_dir, store)
     threading.Thread(target=memes.warm_up, daemon=True).start()
     return memes
 
@@ -250,6 +304,6 @@ if __name__ == "__main__":
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
     args = parse_args()
     if gr.NO_RELOAD:  # `gradio app.py` re-runs this file on every edit; the model loads once
-        memes = start_service(args.model)
+        memes = start_service(args.model, args.corrections, args.corrections_limit)
     demo = build_demo(memes, args.model)
     launch(demo, args)

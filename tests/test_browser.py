@@ -133,3 +133,32 @@ def test_bad_file_gets_a_message(page: playwright.Page, tmp_path: Path) -> None:
     toast = page.get_by_text("This file is not a picture memesent can read")
     toast.wait_for()
     page.screenshot(path=tmp_path / "bad_file.png")
+
+
+def test_no_correction_control_unless_switched_on(page: playwright.Page) -> None:
+    assert page.locator("#correction").count() == 0
+    assert "stored on this server" not in page.inner_text("body")
+
+
+def test_saving_a_correction(browser: playwright.Browser, tmp_path: Path) -> None:
+    folder = tmp_path / "corrections"
+    with AppServer("--corrections", str(folder)) as server:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        tab = context.new_page()
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.goto(server.url)
+        assert "Saving stores the picture, the caption and the level you chose on this server" in (
+            tab.inner_text("#correction")
+        )
+        tab.get_by_label("Read the caption from the picture on upload").uncheck()  # no OCR race
+        tab.locator("#meme input[type=file]").set_input_files(ROCKET)
+        caption_box(tab).fill(EDITED_CAPTION)
+        tab.locator("#correct-level").get_by_label("very_positive").check()
+        tab.click("#save-correction")
+        tab.get_by_text("Saved. You said very_positive").wait_for()
+        tab.screenshot(path=tmp_path / "correction.png", full_page=True)
+        context.close()
+    rows = (folder / "labels.csv").read_text().splitlines()
+    assert len(rows) == 2 and EDITED_CAPTION in rows[1] and ",very_positive," in rows[1]
+    stored = list((folder / "images").iterdir())
+    assert len(stored) == 1 and stored[0].read_bytes() == ROCKET.read_bytes()

@@ -1,4 +1,5 @@
-"""python -m train --data DIR --out DIR [options]: train a fusion head on labelled memes."""
+"""python -m train --data DIR [--data DIR ...] --out DIR [options]: train a fusion head on
+labelled memes (several folders train as one set; --init starts from an existing model)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,20 @@ from .run import run
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     d, h = TrainConfig(Path(), Path()), HeadSettings()
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__)
-    p.add_argument("--data", type=Path, required=True, help="folder with labels.csv and images/")
+    p.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        required=True,
+        help="folder with labels.csv and images/ (repeat it to train on several)",
+    )
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
+    p.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this model folder's head (a quick update on new memes)",
+    )
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache folder")
     p.add_argument("--text-backbone", choices=list(TEXT_SPECS), default=d.text_backbone)
     p.add_argument("--image-backbone", choices=list(IMAGE_SPECS), default=d.image_backbone)

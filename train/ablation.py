@@ -262,7 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", type=Path, required=True)
+    p.add_argument(
+        "--data", type=Path, action="append", required=True, help="repeat for several folders"
+    )
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument(

@@ -19,11 +19,14 @@ DEFAULT_CACHE = Path.home() / ".cache" / "memesent" / "features"
 
 @dataclass
 class TrainConfig:
-    """A training run; the defaults produce the shipped model."""
+    """A training run; the defaults produce the shipped model. `data` holds one or more
+    Memotion-layout folders, trained on as one set; `init` a model folder whose head training
+    starts from (its fusion settings must match this run's)."""
 
-    data: Path
+    data: list[Path]
     out: Path
     cache: Path = DEFAULT_CACHE
+    init: Path | None = None
     text_backbone: str = DEFAULT_TEXT
     image_backbone: str = DEFAULT_IMAGE
     fusion: str = "gated"
@@ -40,7 +43,7 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """The settings that shape the model (paths left out), for `config.json`."""
         d = asdict(self)
-        for key in ("data", "out", "cache"):
+        for key in ("data", "out", "cache", "init"):
             d.pop(key)
         return d
 

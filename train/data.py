@@ -1,8 +1,13 @@
-"""Labelled memes in the Memotion layout: `DIR/labels.csv` + `DIR/images/`, checked and split."""
+"""Labelled memes in the Memotion layout: `DIR/labels.csv` + `DIR/images/`, checked and split.
+
+Several folders (Memotion and a folder of people's corrections, say) load as one set; their
+memes are then named `folder/image_name`, so the names stay unique.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +34,11 @@ class DataError(ValueError):
 
 @dataclass
 class MemeSet:
-    """Memes that passed the checks: paths, captions, label indices, and auxiliary targets."""
+    """Memes that passed the checks: names, picture paths, captions, label indices, and
+    auxiliary targets; `skipped` lists (name, reason) for the rows left out."""
 
-    root: Path
     names: list[str]
+    image_paths: list[Path]
     captions: list[str]
     labels: np.ndarray
     aux: dict[str, np.ndarray]
@@ -41,13 +47,33 @@ class MemeSet:
     def __len__(self) -> int:
         return len(self.names)
 
-    @property
-    def image_paths(self) -> list[Path]:
-        return [self.root / "images" / n for n in self.names]
+
+def load_memes(data: str | Path | Sequence[str | Path]) -> MemeSet:
+    """Read and validate one Memotion-layout folder, or several as one set (see the module)."""
+    folders = [Path(data)] if isinstance(data, str | Path) else [Path(d) for d in data]
+    if not folders:
+        raise DataError("no data folder given")
+    if len(folders) == 1:
+        return _load_folder(folders[0], prefix="")
+    names = [f.resolve().name for f in folders]
+    if len(set(names)) < len(names):
+        raise DataError(
+            f"the data folders {', '.join(map(str, folders))} share a name; their memes would "
+            "be named alike: give folders with different names"
+        )
+    parts = [_load_folder(f, prefix=f"{n}/") for f, n in zip(folders, names, strict=True)]
+    return MemeSet(
+        names=[n for p in parts for n in p.names],
+        image_paths=[x for p in parts for x in p.image_paths],
+        captions=[c for p in parts for c in p.captions],
+        labels=np.concatenate([p.labels for p in parts]),
+        aux={k: np.concatenate([p.aux[k] for p in parts]) for k in AUX_LEVELS},
+        skipped=[s for p in parts for s in p.skipped],
+    )
 
 
-def load_memes(data_dir: str | Path) -> MemeSet:
-    """Read and validate a Memotion-layout folder.
+def _load_folder(data_dir: Path, prefix: str) -> MemeSet:
+    """Read and validate a Memotion-layout folder; its memes are named `prefix + image_name`.
 
     Missing columns, unknown labels and an empty folder stop with a `DataError`; rows whose image
     is missing or unreadable are skipped and listed in `skipped` as (image_name, reason).
@@ -79,7 +105,7 @@ def load_memes(data_dir: str | Path) -> MemeSet:
     captions = _captions(df)
     keep, skipped = [], []
     for i, name in enumerate(df["image_name"]):
-        reason = _image_problem(root / "images" / name)
+        reason = _image_problem(root / "images", name)
         if reason:
             skipped.append((name, reason))
         else:
@@ -90,12 +116,12 @@ def load_memes(data_dir: str | Path) -> MemeSet:
         )
     index = {label: i for i, label in enumerate(LABELS)}
     return MemeSet(
-        root=root,
-        names=[df["image_name"].iloc[i] for i in keep],
+        names=[prefix + df["image_name"].iloc[i] for i in keep],
+        image_paths=[root / "images" / df["image_name"].iloc[i] for i in keep],
         captions=[captions[i] for i in keep],
         labels=np.array([index[labels.iloc[i]] for i in keep], dtype=np.int64),
         aux={k: _aux(df, k, levels)[keep] for k, levels in AUX_LEVELS.items()},
-        skipped=skipped,
+        skipped=[(prefix + name, reason) for name, reason in skipped],
     )
 
 
@@ -114,9 +140,14 @@ def _aux(df: pd.DataFrame, column: str, levels: tuple[str, ...]) -> np.ndarray:
     return np.array([index.get(v.strip(), -1) for v in df[column]], dtype=np.int64)
 
 
-def _image_problem(path: Path) -> str | None:
-    """Why the picture cannot be used, or None. It is decoded in full, as training will decode
-    it: a header check alone lets truncated JPEGs through."""
+def _image_problem(images: Path, name: str) -> str | None:
+    """Why the picture `name` in `images` cannot be used, or None. A name that leaves the folder
+    (absolute, or with `..`) is refused unread. The picture is decoded in full, as training will
+    decode it: a header check alone lets truncated JPEGs through."""
+    relative = Path(name)
+    if not name or relative.is_absolute() or ".." in relative.parts:
+        return "refused: the image name leaves the images folder"
+    path = images / relative
     if not path.is_file():
         return "image file missing"
     try:

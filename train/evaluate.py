@@ -37,7 +37,11 @@ def evaluate(
     keep = np.arange(len(memes))
     skipped, missing = memes.skipped, []
     if names is not None:
-        wanted = set(names)
+        # a split.json of a run on several folders names its memes `folder/image_name`: this
+        # folder's are the ones with its name
+        prefix = f"{Path(data_dir).resolve().name}/"
+        ours = [n.removeprefix(prefix) for n in names if n.startswith(prefix)]
+        wanted = set(ours or names)
         keep = np.array([i for i, n in enumerate(memes.names) if n in wanted], dtype=np.int64)
         if len(keep) == 0:
             raise DataError(f"none of the {len(wanted)} listed memes is in {data_dir}")

@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d = FinetuneSettings()
-    p.add_argument("--data", type=Path, required=True)
+    p.add_argument(
+        "--data", type=Path, action="append", required=True, help="repeat for several folders"
+    )
     p.add_argument("--layers", type=int, default=d.layers, help="top layers to train")
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--lr", type=float, default=d.lr)

@@ -64,7 +64,9 @@ class HeadSettings:
 
 @dataclass
 class MemberHistory:
-    """Per-epoch training loss and validation log-loss of one member, and the epoch kept."""
+    """Per-epoch training loss and validation log-loss of one member, and the epoch kept.
+    `val_log_loss[0]` is the member before training (epoch 0), so `loss` is one shorter; a
+    member started from an existing model may keep epoch 0."""
 
     loss: list[float] = field(default_factory=list)
     val_log_loss: list[float] = field(default_factory=list)
@@ -151,9 +153,9 @@ def train_member(
     y = torch.from_numpy(labels)
     aux_t = {k: torch.from_numpy(v) for k, v in aux.items()}
     flip = settings.flip and feats.image_flip is not None
-    history = MemberHistory()
-    best_state = None
-    for epoch in range(settings.epochs):
+    history = MemberHistory(val_log_loss=[_member_log_loss(head, member, feats, y, val_idx)])
+    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    for epoch in range(1, settings.epochs + 1):
         net.train()
         order = torch.from_numpy(rng.permutation(train_idx))
         total = 0.0
@@ -173,7 +175,7 @@ def train_member(
             total += loss.item() * len(batch)
         history.loss.append(total / len(train_idx))
         history.val_log_loss.append(_member_log_loss(head, member, feats, y, val_idx))
-        if history.val_log_loss[-1] < history.val_log_loss[history.best_epoch] or epoch == 0:
+        if history.val_log_loss[-1] < history.val_log_loss[history.best_epoch]:
             history.best_epoch = epoch
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         elif epoch - history.best_epoch >= settings.patience:
@@ -223,25 +225,30 @@ def fit_head(
     parts: tuple[np.ndarray, np.ndarray, np.ndarray],
     settings: HeadSettings,
     seed: int,
+    init: MemeHead | None = None,
 ) -> tuple[MemeHead, list[MemberHistory]]:
     """A new head for `config`: every ensemble member trained on `parts[0]` with early stopping
-    on `parts[1]`, then `config.calibration` fitted on `parts[2]`.
+    on `parts[1]`, then `config.calibration` fitted on `parts[2]`. With `init`, training starts
+    from its members' weights and keeps its feature standardisation (the weights expect it).
 
     Runs on one thread: these matrices are small, and extra threads only add synchronisation.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _fit_head(config, feats, labels, aux, parts, settings, seed)
+        return _fit_head(config, feats, labels, aux, parts, settings, seed, init)
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit_head(config, feats, labels, aux, parts, settings, seed):
+def _fit_head(config, feats, labels, aux, parts, settings, seed, init):
     train_idx, val_idx, calib_idx = parts
     torch.manual_seed(seed)  # the initial weights depend on the seed alone
     head = MemeHead(config)
-    head.set_feature_stats(feats.text[train_idx], feats.image[train_idx])
+    if init is None:
+        head.set_feature_stats(feats.text[train_idx], feats.image[train_idx])
+    else:
+        head.load_state_dict(init.state_dict())
     histories = [
         train_member(head, k, feats, labels, aux, train_idx, val_idx, settings, seed * 1000 + k)
         for k in range(config.members)

@@ -70,13 +70,13 @@ def plot_history(history: list[dict], path: Path) -> None:
     """Training loss and validation log-loss per epoch for each ensemble member."""
     fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for k, h in enumerate(history):
-        epochs = np.arange(1, len(h["loss"]) + 1)
-        loss_ax.plot(epochs, h["loss"], label=f"member {k + 1}")
-        val_ax.plot(epochs, h["val_log_loss"], label=f"member {k + 1}")
-        val_ax.scatter([h["best_epoch"] + 1], [h["val_log_loss"][h["best_epoch"]]], marker="o")
+        loss_ax.plot(np.arange(1, len(h["loss"]) + 1), h["loss"], label=f"member {k + 1}")
+        val_ax.plot(np.arange(len(h["val_log_loss"])), h["val_log_loss"], label=f"member {k + 1}")
+        val_ax.scatter([h["best_epoch"]], [h["val_log_loss"][h["best_epoch"]]], marker="o")
     loss_ax.set(title="training loss", xlabel="epoch")
     val_ax.set(
-        title="validation log-loss (5 levels, before calibration); dot = kept", xlabel="epoch"
+        title="validation log-loss (5 levels, before calibration); dot = kept",
+        xlabel="epoch (0: before training)",
     )
     loss_ax.legend(fontsize=8)
     fig.tight_layout()
@@ -183,6 +183,13 @@ def model_card(cfg: TrainConfig, metrics: dict) -> str:
     }[cal["method"]]
     rates = ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in metrics["base_rates"].items())
     folders = ", ".join(d.get("folders", [])) or "the training folder"
+    init = metrics.get("init")
+    started = (
+        f"\n- Started from the head of `{init['folder']}` (version {init['version']}), its feature"
+        " standardisation kept; epoch 0 (the head as it started) could be kept."
+        if init
+        else ""
+    )
     return f"""# memesent fusion head — model card
 
 A small fusion network that reads the sentiment of a meme from its picture and its caption, on
@@ -201,7 +208,7 @@ for scoring.
   validation log-loss kept (patience {h.patience}); auxiliary-label weight {h.aux_weight};
   mirrored-image augmentation {"on" if h.flip else "off"}; seed {cfg.seed}.
 - Calibration (`{cal["method"]}`): {calibration}, fitted on the calibration part, which neither
-  trained the network nor chose its epoch.
+  trained the network nor chose its epoch.{started}
 
 ## Data
 {d["memes"]:,} labelled memes from {folders} ({d["skipped"]} skipped), split stratified by level

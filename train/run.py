@@ -11,17 +11,44 @@ from pathlib import Path
 import numpy as np
 
 from memesent.backbones import ImageSpec, TextSpec, load_image_encoder, load_text_encoder
-from memesent.checkpoint import save_checkpoint
+from memesent.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from memesent.labels import LABELS
+from memesent.model import MemeHead
+from memesent.model_files import model_version
 
 from .config import TrainConfig
-from .data import MemeSet, load_memes
+from .data import DataError, MemeSet, load_memes
 from .features import image_features, text_features
 from .loop import Features, base_rates, fit_head, predict_probs
 from .metrics import evaluate_probs
 from .report import write_report
 
 log = logging.getLogger("train")
+
+
+def starting_head(cfg: TrainConfig) -> MemeHead | None:
+    """The head in `cfg.init`, checked to fit this run, or None without `--init`."""
+    if cfg.init is None:
+        return None
+    try:
+        head = load_checkpoint(cfg.init)
+    except CheckpointError as err:
+        raise DataError(f"--init: {err}") from err
+    c = head.config
+    theirs = (c.text.name, c.image.name, c.fusion.kind, c.fusion.hidden, c.members)
+    ours = (cfg.text_backbone, cfg.image_backbone, cfg.fusion, cfg.hidden, cfg.members)
+    if theirs != ours:
+        names = ("text backbone", "image backbone", "fusion", "hidden size", "members")
+        diff = [
+            f"{n} {t} (this run: {o})"
+            for n, t, o in zip(names, theirs, ours, strict=True)
+            if t != o
+        ]
+        raise DataError(
+            f"--init {cfg.init} was trained with {', '.join(diff)}: use its settings, or train "
+            "without --init"
+        )
+    return head
 
 
 def extract_features(cfg: TrainConfig, memes: MemeSet) -> tuple[Features, TextSpec, ImageSpec]:
@@ -43,6 +70,7 @@ def run(cfg: TrainConfig) -> dict:
     """Train, evaluate on the held-out test split, and write the model folder `cfg.out`."""
     start = time.perf_counter()
     memes = load_memes(cfg.data)
+    start_from = starting_head(cfg)
     for name, reason in memes.skipped:
         log.warning("skipped %s: %s", name, reason)
     if memes.skipped:
@@ -64,12 +92,13 @@ def run(cfg: TrainConfig) -> dict:
         (split.train, split.val, split.calib),
         cfg.head,
         cfg.seed,
+        init=start_from,
     )
     for k, h in enumerate(histories):
         log.info(
-            "member %d: best epoch %d, validation log-loss %.3f",
+            "member %d: best epoch %d (0: as it started), validation log-loss %.3f",
             k + 1,
-            h.best_epoch + 1,
+            h.best_epoch,
             h.val_log_loss[h.best_epoch],
         )
     done = time.perf_counter()
@@ -85,13 +114,19 @@ def run(cfg: TrainConfig) -> dict:
             test_labels, np.tile(rates, (len(test_labels), 1)), rates, intervals=False
         ),
         "base_rates": dict(zip(LABELS, rates, strict=True)),
+        "init": None
+        if cfg.init is None
+        else {
+            "folder": Path(cfg.init).resolve().name,
+            "version": model_version(cfg.init),
+        },
         "calibration": {
             "method": cfg.calibration,
             "scale": float(head.calibration_scale),
             "bias": [round(float(b), 4) for b in head.calibration_bias],
         },
         "data": {
-            "folders": [Path(cfg.data).resolve().name],
+            "folders": [Path(d).resolve().name for d in cfg.data],
             "memes": len(memes),
             "skipped": len(memes.skipped),
             "train": len(split.train),

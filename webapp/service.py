@@ -1,13 +1,14 @@
 """What the app's events and API endpoints do, as plain values.
 
-`app.py` wires the page to these functions: OCR a caption (`read_caption`), score a meme and
-explain it (`MemeService`), turning the library's results into what the page's components show
-(label dicts, highlighted words, modality shares, notes). Input the model cannot use becomes an
-`InputError` (see `webapp.inputs`).
+`app.py` wires the page to these functions: OCR a caption (`read_caption`), score a meme,
+explain it and store a person's correction of it (`MemeService`), turning the library's results
+into what the page's components show (label dicts, highlighted words, modality shares, notes).
+Input the model cannot use becomes an `InputError` (see `webapp.inputs`).
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +16,14 @@ import torch
 from PIL import Image
 
 from memesent.images import ImageInput
+from memesent.labels import LABELS
+from memesent.model_files import DEFAULT_MODEL_DIR, model_version
 from memesent.ocr import OCRError, OCRTimeoutError, TesseractNotFoundError, extract_caption
 from memesent.predictor import Predictor
 from memesent.quality import shift_sentence
 
-from .inputs import MAX_CAPTION_CHARS, check_caption, open_meme
+from .corrections import CorrectionError, CorrectionStore
+from .inputs import MAX_CAPTION_CHARS, InputError, check_caption, open_meme
 
 OCR_TIMEOUT = 10.0  # seconds
 MODEL_THREADS = 2  # torch threads for each model call (calls take turns inside `Predictor`)
@@ -64,16 +68,25 @@ class ExplanationView:
 class MemeService:
     """One loaded `Predictor` serving many requests (its calls take turns: explanations hook
     into the backbones' layers); each call uses at most `MODEL_THREADS` torch threads, both
-    cores of a small machine."""
+    cores of a small machine. With a `CorrectionStore`, people's corrections are kept too."""
 
-    def __init__(self, predictor: Predictor) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        corrections: CorrectionStore | None = None,
+        model_version: str = "",
+    ) -> None:
         self.predictor = predictor
+        self.corrections, self.model_version = corrections, model_version
 
     @classmethod
-    def load(cls, model_dir: str | Path | None = None) -> MemeService:
+    def load(
+        cls, model_dir: str | Path | None = None, corrections: CorrectionStore | None = None
+    ) -> MemeService:
         """Load the model in `model_dir` (default: the shipped one) and cap torch's threads."""
         torch.set_num_threads(min(MODEL_THREADS, torch.get_num_threads()))
-        return cls(Predictor.load(model_dir))
+        folder = model_dir or DEFAULT_MODEL_DIR
+        return cls(Predictor.load(folder), corrections, model_version(folder))
 
     def warm_up(self) -> None:
         """Run one explanation on a blank meme, so that torch's one-time set-up is not paid by
@@ -99,6 +112,37 @@ class MemeService:
             words=[(word, round(score, 4)) for word, score in found.words],
             modality=dict(found.modality),
         )
+
+    def correct(self, image: ImageInput | None, caption: str | None, level: str | None) -> str:
+        """Store the level a person gives a meme (with what the model said); a short
+        confirmation. Bad pictures, captions and levels are `InputError`s."""
+        if self.corrections is None:
+            raise InputError("Corrections are not switched on for this app.")
+        if level not in LABELS:
+            raise InputError(f"Pick the level you would give, one of: {', '.join(LABELS)}.")
+        picture, text = open_meme(image), check_caption(caption)
+        model_label = self.predictor.predict(picture, text).label
+        try:
+            saved = self.corrections.save(
+                _file_bytes(image), text, level, model_label, self.model_version
+            )
+        except CorrectionError as err:
+            raise InputError(str(err)) from err
+        said = f"You said {level}; the model said {model_label}."
+        kept = "Replaced your earlier correction of this meme." if saved.replaced else "Saved."
+        held = f"{saved.count:,} correction{'s' if saved.count != 1 else ''}"
+        return f"{kept} {said} This server holds {held}."
+
+
+def _file_bytes(image: ImageInput) -> bytes:
+    """The uploaded file as it came (a path or bytes), or a PNG of an image given in memory."""
+    if isinstance(image, bytes):
+        return image
+    if isinstance(image, Image.Image):
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return buffer.getvalue()
+    return Path(image).read_bytes()
 
 
 def read_caption(image: ImageInput | None) -> CaptionGuess:
