@@ -4,8 +4,8 @@
     gradio app.py                                        # the same, reloading on edits
 
 The page calls the functions of `webapp.service`; so do the named API endpoints `/ocr`,
-`/predict`, `/explain` and, with corrections on, `/correct`. The model loads once, before the
-server starts.
+`/analyze` (what the page's Analyze does: prediction and explanation), `/predict`, `/explain`
+and, with corrections on, `/correct`. The model loads once, before the server starts.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,7 +32,8 @@ from webapp.inputs import MAX_CAPTION_CHARS, InputError
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
 MAX_FILE_SIZE = "10mb"  # uploads; memes are rarely over 1 MB
-UPLOAD_CLEANUP = (3600, 86400)  # seconds: every hour, delete uploads older than a day
+UPLOAD_MAX_AGE = 86_400  # seconds: uploads (and the app's other temporary files) older than this go
+CLEANUP_EVERY = 3_600  # seconds between two clean-ups (or the age, when that is shorter)
 QUEUE_SIZE = 64  # waiting requests; more get "queue full" rather than waiting minutes
 CONCURRENCY = 2  # events running at once, for 2 cores; the model's events share one slot
 Fn = TypeVar("Fn", bound=Callable[..., Any])
@@ -62,9 +63,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=int(os.environ.get("MEMESENT_CORRECTIONS_LIMIT", DEFAULT_LIMIT)),
         help="most corrections stored (default: $MEMESENT_CORRECTIONS_LIMIT, else %(default)s)",
     )
+    parser.add_argument(
+        "--delete-uploads-after",
+        type=int,
+        default=int(os.environ.get("MEMESENT_UPLOAD_MAX_AGE", UPLOAD_MAX_AGE)),
+        metavar="SECONDS",
+        help="delete uploaded files this old (default: $MEMESENT_UPLOAD_MAX_AGE, else a day)",
+    )
     args = parser.parse_args(argv)
-    if args.corrections_limit < 1:
-        parser.error("--corrections-limit must be at least 1")
+    if args.corrections_limit < 1 or args.delete_uploads_after < 1:
+        parser.error("--corrections-limit and --delete-uploads-after must be at least 1")
     return args
 
 
@@ -96,8 +104,11 @@ def examples() -> list[list[str]]:
     return [[str(EXAMPLES_DIR / item["file"]), item["caption"]] for item in manifest]
 
 
-def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
-    """The page and its API, on top of one loaded `MemeService`."""
+def build_demo(
+    memes: service.MemeService, model_dir: Path, upload_max_age: int = UPLOAD_MAX_AGE
+) -> gr.Blocks:
+    """The page and its API, on top of one loaded `MemeService`; uploads older than
+    `upload_max_age` seconds are deleted."""
 
     @user_errors
     def read_caption(image: Mapping | None) -> tuple[str, str]:
@@ -126,13 +137,21 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
         """Store the level you would give this meme (five levels); returns a confirmation."""
         return memes.correct(image_path(image), caption, level)
 
-    def analyze(image: Mapping | None, caption: str) -> tuple:
+    def analyze(image: Mapping | None, caption: str) -> Iterator[tuple]:
+        """Sentiment, then why: the prediction as soon as it is ready, then the explanation,
+        from one pass through the model and one place in the queue."""
+        predicted = predict(image, caption)
+        yield (*predicted, *(gr.skip(),) * 3)
+        yield (*predicted, *explain(image, caption))
+
+    def analyze_example(image: Mapping | None, caption: str) -> tuple:
         return (*predict(image, caption), *explain(image, caption))
 
     def show(text: str) -> str:
         return text
 
-    with gr.Blocks(title="memesent: meme sentiment", delete_cache=UPLOAD_CLEANUP) as demo:
+    cleanup = (min(CLEANUP_EVERY, upload_max_age), upload_max_age)
+    with gr.Blocks(title="memesent: meme sentiment", delete_cache=cleanup) as demo:
         gr.Markdown(f"# memesent: what does this meme feel?\n{wording.model_summary(model_dir)}")
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=300):
@@ -192,6 +211,7 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
                             label="Where the picture drove the answer",
                             interactive=False,
                             height=260,
+                            format="jpeg",  # 30x faster to encode than WebP, for a photo alike
                             elem_id="overlay",
                         )
                         words = gr.HighlightedText(
@@ -209,7 +229,7 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
             examples(),
             inputs=[image, caption],
             outputs=results,
-            fn=analyze,
+            fn=analyze_example,
             cache_examples=True,
             cache_mode="lazy",
             preprocess=False,
@@ -221,19 +241,15 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
         # Notes reach the page through States, so that `/ocr` returns just the caption and
         # `/predict` the levels, the summary and a typical meme's levels.
         ocr_note, shift_state = gr.State(""), gr.State("")
+        # The page analyses through `/analyze`; `/predict` and `/explain` serve programs that
+        # want one of the two: they hang on a button nobody sees.
+        for_programs = gr.Button(visible=False)
         quietly = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+        model_event = {"preprocess": False, "concurrency_id": "model", "concurrency_limit": 1}
         cleared = [*results, note]
         if memes.corrections is not None:
             cleared += [level, saved]
-            save.click(
-                correct,
-                [image, caption, level],
-                saved,
-                api_name="correct",
-                preprocess=False,
-                concurrency_id="model",
-                concurrency_limit=1,
-            )
+            save.click(correct, [image, caption, level], saved, api_name="correct", **model_event)
         image.upload(lambda: (None,) * len(cleared), None, cleared, **quietly)
         image.upload(
             read_caption_on_upload,
@@ -251,25 +267,23 @@ def build_demo(memes: service.MemeService, model_dir: Path) -> gr.Blocks:
             preprocess=False,
             concurrency_id="ocr",
         ).then(show, ocr_note, note, **quietly)
-        predicted = gr.on(
+        gr.on(
             [analyze_button.click, caption.submit],
+            analyze,
+            [image, caption],
+            results,
+            api_name="analyze",
+            **model_event,
+        )
+        for_programs.click(
             predict,
             [image, caption],
             [levels, summary, typical, shift_state],
             api_name="predict",
-            preprocess=False,
-            concurrency_id="model",
-            concurrency_limit=1,
+            **model_event,
         )
-        predicted.then(show, shift_state, shift_note, **quietly)
-        predicted.success(
-            explain,
-            [image, caption],
-            [overlay, words, shares],
-            api_name="explain",
-            preprocess=False,
-            concurrency_id="model",
-            concurrency_limit=1,
+        for_programs.click(
+            explain, [image, caption], [overlay, words, shares], api_name="explain", **model_event
         )
     return demo
 
@@ -305,5 +319,5 @@ if __name__ == "__main__":
     args = parse_args()
     if gr.NO_RELOAD:  # `gradio app.py` re-runs this file on every edit; the model loads once
         memes = start_service(args.model, args.corrections, args.corrections_limit)
-    demo = build_demo(memes, args.model)
+    demo = build_demo(memes, args.model, args.delete_uploads_after)
     launch(demo, args)

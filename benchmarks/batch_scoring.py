@@ -33,7 +33,7 @@ import threading
 import time
 from pathlib import Path
 
-from .timing import cpu_name
+from .timing import cpu_name, tree_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"memes_per_s": 35.0, "ocr_speedup": 1.7, "peak_memory_gb": 1.5, "rescan_share": 0.10}
@@ -78,24 +78,9 @@ def cli(*args: str, sample_memory: bool = False) -> tuple[float, float]:
     return seconds, peak[0]
 
 
-def _tree_rss_gb(pid: int) -> float:
-    """Resident memory of `pid` and all its descendants, in GB (Linux /proc)."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-            total += int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
-            for task in Path(f"/proc/{p}/task").iterdir():
-                todo += [int(c) for c in (task / "children").read_text().split()]
-        except (OSError, StopIteration):
-            continue
-    return total / 1024**2
-
-
 def _sample(proc: subprocess.Popen, peak: list[float]) -> None:
     while proc.poll() is None:
-        peak[0] = max(peak[0], _tree_rss_gb(proc.pid))
+        peak[0] = max(peak[0], tree_rss_mb(proc.pid) / 1024)
         time.sleep(0.2)
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from memesent.collection import leaves_folder
 from memesent.model_files import DEFAULT_MODEL_DIR, model_version
 from webapp.corrections import CorrectionStore
 
@@ -50,6 +51,7 @@ def simulate(data: Path, n: int, held_n: int, work: Path) -> tuple[Path, Path]:
             r
             for r in csv.DictReader(handle)
             if (r.get("text_corrected") or r.get("text_ocr") or "").strip()
+            and not leaves_folder(r["image_name"])
         ][: n + held_n]
     analyzer = SentimentIntensityAnalyzer()
     captions = [(r["text_corrected"] or r["text_ocr"]).strip() for r in rows]

@@ -32,6 +32,7 @@ import torch
 from PIL import Image
 
 from memesent.checkpoint import DEFAULT_MODEL_DIR
+from memesent.collection import leaves_folder
 from memesent.heatmap import heat_map
 from memesent.images import load_image
 from memesent.predictor import Predictor
@@ -53,7 +54,7 @@ SPEED_CAPTION = (
 
 def read_memes(data: Path, n: int, names: set[str] | None = None) -> list[tuple[str, str]]:
     """`n` (image name, caption) pairs with an image on disk (and among `names`, if given),
-    drawn with `SEED`.
+    drawn with `SEED`; names that leave the images folder are left out, never read.
 
     The caption is `text_corrected`, or `text_ocr` where that is blank (as in training).
     """
@@ -66,7 +67,11 @@ def read_memes(data: Path, n: int, names: set[str] | None = None) -> list[tuple[
             for row in csv.DictReader(handle)
         ]
     rows = [
-        r for r in rows if (data / "images" / r[0]).is_file() and (names is None or r[0] in names)
+        r
+        for r in rows
+        if not leaves_folder(r[0])
+        and (data / "images" / r[0]).is_file()
+        and (names is None or r[0] in names)
     ]
     return random.Random(SEED).sample(rows, min(n, len(rows)))
 

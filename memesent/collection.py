@@ -20,6 +20,13 @@ from pathlib import Path
 from PIL import Image
 
 
+def leaves_folder(name: str) -> bool:
+    """Whether a picture name from a CSV would leave the folder it is read in (an absolute path,
+    or `..`): such names are refused, never read."""
+    relative = Path(name)
+    return relative.is_absolute() or ".." in relative.parts
+
+
 class ManifestError(ValueError):
     """A manifest that cannot be read as a whole; the message names what is wrong."""
 
@@ -102,7 +109,7 @@ def _manifest_job(folder: Path, relative: Path, name: str, caption: str) -> Job:
     key = str(relative)
     if not name:
         return Job(image=key, path=None, caption=caption, error="the row names no picture")
-    if relative.is_absolute() or ".." in relative.parts:
+    if leaves_folder(key):
         return Job(
             image=key,
             path=None,

@@ -3,12 +3,15 @@
 - picture: Grad-CAM on the image backbone's last convolutional feature map, through the fusion
   head, toward the explained level's pre-softmax score (Captum `LayerGradCam`);
 - caption: Integrated Gradients on the text backbone's word embeddings against a [PAD] caption,
-  word pieces summed back into the words the user typed (Captum `LayerIntegratedGradients`);
+  word pieces summed back into the words the user typed (Captum `IntegratedGradients` on the
+  embeddings, fed to the backbone as `inputs_embeds`);
 - modality: exact Shapley values of the two feature vectors, an absent modality being replaced by
   its training-mean features (Captum `ShapleyValues`).
 
 All explain one level: the predicted one unless another is asked; word scores and modality shares
-follow its log-probability.
+follow its log-probability. They start from a meme's `MemeFeatures` (`Predictor.encode`), so the
+image backbone is not run again: Grad-CAM follows the cached feature map through the head.
+Drawing the heat map over the meme is `memesent.heatmap`'s.
 """
 
 from __future__ import annotations
@@ -20,16 +23,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from captum.attr import LayerGradCam, LayerIntegratedGradients, ShapleyValues
+from captum.attr import IntegratedGradients, LayerGradCam, ShapleyValues
 from PIL import Image
 
-from .captions import clean_caption
 from .heatmap import heat_map, overlay
-from .images import ImageInput, load_image
 from .labels import LABELS
 
 if TYPE_CHECKING:
-    from .backbones import ImageEncoder, TextEncoder
+    from .backbones import TextEncoder
+    from .encoded import MemeFeatures
     from .model import MemeHead
 
 IG_STEPS = 16  # Integrated Gradients steps, all evaluated in one batch
@@ -43,7 +45,8 @@ class Explanation:
     `overlay`: that heat map in colour over the meme, the input's size.
     `words`: the caption's whitespace-separated words in order, each with a score in [-1, 1]
     (positive: raises the explained level, negative: lowers it; scaled by the largest magnitude).
-    `modality`: the caption's and the picture's shares of the decision, summing to 1.
+    `modality`: the caption's and the picture's shares of the decision, summing to 1; None when
+    neither moves it at all (both Shapley values 0): undetermined, not half and half.
     `target`: the level explained; `probs`: the predicted probability of each level.
     """
 
@@ -52,33 +55,31 @@ class Explanation:
     heatmap: np.ndarray
     overlay: Image.Image
     words: list[tuple[str, float]]
-    modality: dict[str, float]
+    modality: dict[str, float] | None
 
 
 @torch.inference_mode(False)  # attributions need gradients, even when called under inference
 def explain(
     head: MemeHead,
     text_encoder: TextEncoder,
-    image_encoder: ImageEncoder,
-    image: ImageInput,
-    caption: str = "",
+    features: MemeFeatures,
     target: str | None = None,
 ) -> Explanation:
-    """Explain the model's answer on one meme, toward `target` (default: the predicted level).
-    `Predictor.explain` calls this with its head and backbones."""
+    """Explain the model's answer on one meme from its `encode`d features, toward `target`
+    (default: the predicted level). `Predictor.explain_features` calls this; the image backbone
+    does not run again, the text backbone runs for the word scores only."""
     if target is not None and target not in LABELS:
         raise ValueError(f"unknown target {target!r}; choose one of: {', '.join(LABELS)}")
-    picture = load_image(image)
-    text = clean_caption(caption)
+    picture, text = features.picture, features.caption
     spans = _word_spans(text)
     ids, mask, word_of_token = _tokenize(text_encoder, text, spans)
-    with torch.no_grad():
-        text_vec = text_encoder(ids, mask)
-    pixels = image_encoder.preprocess(picture).unsqueeze(0)
+    # clones: tensors made under inference mode cannot take part in gradients
+    text_vec, feature_map = features.text.clone(), features.feature_map.clone()
     index = None if target is None else LABELS.index(target)
-    image_vec, logp, cam = _picture_pass(head, image_encoder, pixels, text_vec, index)
+    logp, cam = _picture_pass(head, feature_map, text_vec, index)
     index = int(logp.argmax()) if index is None else index
     heat = heat_map(cam, (picture.height, picture.width))
+    image_vec = feature_map.mean(dim=(2, 3))
     token_scores = _token_scores(head, text_encoder, ids, mask, word_of_token, image_vec, index)
     word_scores = _word_scores(token_scores, word_of_token, len(spans))
     return Explanation(
@@ -92,41 +93,38 @@ def explain(
 
 
 def _picture_pass(
-    head: MemeHead,
-    encoder: ImageEncoder,
-    pixels: torch.Tensor,
-    text_vec: torch.Tensor,
-    index: int | None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The picture's features, the log-probabilities and the coarse Grad-CAM map, from one pass
-    through the image backbone.
+    head: MemeHead, feature_map: torch.Tensor, text_vec: torch.Tensor, index: int | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The log-probabilities and the coarse Grad-CAM map from the image backbone's last feature
+    map (Captum `LayerGradCam` on it: the gradient of the level's score with respect to each
+    channel, averaged over the map, weights the channels).
 
-    Grad-CAM looks at the backbone's `target_layer` (its last convolutional feature map) and, as
-    in the original method, follows the level's score before the softmax (here averaged over the
-    ensemble's members), whose gradient does not vanish when the prediction is confident; the
-    calibration divides every level's score by the same temperature, so it does not change the
-    map. The level is `index`, or the one this very pass predicts when `index` is None.
+    As in the original method, Grad-CAM follows the level's score before the softmax (here
+    averaged over the ensemble's members), whose gradient does not vanish when the prediction
+    is confident; the calibration divides every level's score by the same temperature, so it
+    does not change the map. The level is `index`, or the predicted one when `index` is None.
     """
     seen: dict[str, torch.Tensor] = {}
+    last_map = torch.nn.Identity()  # where Captum reads the feature map and its gradient
 
     def level_score(x: torch.Tensor) -> torch.Tensor:
-        seen["image"] = encoder(x)
-        members = head.members_logits(text_vec, seen["image"])
+        mapped = last_map(x)
+        members = head.members_logits(text_vec, mapped.mean(dim=(2, 3)))
         seen["logp"] = head.calibrate(head.combine(members))
         logits = torch.stack(members).mean(0)
         level = seen["logp"].argmax(-1) if index is None else torch.full((len(x),), index)
-        return logits.gather(1, level.unsqueeze(1)).squeeze(1)
+        # `0 * mapped.sum()`: a head that ignores the picture gets an all-zero map, not an error
+        return logits.gather(1, level.unsqueeze(1)).squeeze(1) + 0 * mapped.sum()
 
-    coarse = LayerGradCam(level_score, encoder.target_layer).attribute(
-        pixels, relu_attributions=True
-    )
-    return seen["image"].detach(), seen["logp"].detach()[0], coarse.detach()
+    coarse = LayerGradCam(level_score, last_map).attribute(feature_map, relu_attributions=True)
+    return seen["logp"].detach()[0], coarse.detach()
 
 
 def modality_shares(
     head: MemeHead, text_vec: torch.Tensor, image_vec: torch.Tensor, index: int
-) -> dict[str, float]:
-    """Each modality's |Shapley value| for level `index`'s log-probability, normalised to sum to 1.
+) -> dict[str, float] | None:
+    """Each modality's |Shapley value| for level `index`'s log-probability, normalised to sum to
+    1; None when both are 0 (neither modality moves the answer: undetermined).
 
     The two-player game replaces an absent modality by its training-mean features, so the two
     values add up to how far this meme's log-probability is from an average meme's.
@@ -145,7 +143,7 @@ def modality_shares(
     text_part, image_part = abs(float(text_attr[0, 0])), abs(float(image_attr[0, 0]))
     total = text_part + image_part
     if total == 0:
-        return {"text": 0.5, "image": 0.5}
+        return None
     return {"text": text_part / total, "image": image_part / total}
 
 
@@ -175,22 +173,25 @@ def _token_scores(
     image_vec: torch.Tensor,
     index: int,
 ) -> torch.Tensor:
-    """Integrated Gradients of level `index` per token, word tokens against [PAD] tokens."""
+    """Integrated Gradients of level `index` per token, word tokens against [PAD] tokens, on the
+    word embeddings (what the text backbone's embedding layer gives for each token id)."""
     is_word = torch.tensor(word_of_token) >= 0
     if not is_word.any():
         return torch.zeros(len(word_of_token))
     baseline = torch.where(is_word, text_encoder.tokenizer.pad_token_id, ids)
+    word_embeddings = text_encoder.embeddings.word_embeddings
+    with torch.no_grad():
+        inputs, baselines = word_embeddings(ids), word_embeddings(baseline)
 
-    def level_logp(i: torch.Tensor, m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        text = text_encoder(i, m)
+    def level_logp(e: torch.Tensor, m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        text = text_encoder(None, m, inputs_embeds=e)
         # `0 * text.sum()` keeps the caption in the graph for a head that ignores it, whose
         # words then score 0 instead of failing for want of a gradient
         return head(text, v) + 0 * text.sum()
 
-    ig = LayerIntegratedGradients(level_logp, text_encoder.embeddings.word_embeddings)
-    attr = ig.attribute(
-        ids,
-        baselines=baseline,
+    attr = IntegratedGradients(level_logp).attribute(
+        inputs,
+        baselines=baselines,
         additional_forward_args=(mask, image_vec),
         target=index,
         n_steps=IG_STEPS,

@@ -20,6 +20,7 @@ from .backbones import (
 )
 from .captions import clean_caption
 from .checkpoint import DEFAULT_MODEL_DIR, check_backbones, load_checkpoint
+from .encoded import MemeFeatures
 from .images import ImageInput, load_image
 from .labels import LABELS, LABELS3, collapse
 from .model import MemeHead
@@ -130,6 +131,27 @@ class Predictor:
         """Score one meme: `image` is a PIL image, a path or bytes; `caption` may be empty."""
         return self.predict_batch([image], [caption])[0]
 
+    @torch.inference_mode()
+    def encode(self, image: ImageInput, caption: str = "") -> MemeFeatures:
+        """One meme through both backbones, once: what `predict_features` and
+        `explain_features` take (the app scores and explains a meme from one pass)."""
+        picture, text = load_image(image), clean_caption(caption)
+        with self._lock:
+            pixels = self.image_encoder.preprocess(picture).unsqueeze(0)
+            return MemeFeatures(
+                picture=picture,
+                caption=text,
+                text=self.text_encoder.encode([text]),
+                feature_map=self.image_encoder.feature_map(pixels),
+            )
+
+    @torch.inference_mode()
+    def predict_features(self, features: MemeFeatures) -> Prediction:
+        """`predict`'s answer from a meme's `encode`d features."""
+        with self._lock:
+            logp = self.head(features.text, features.image)
+        return self._prediction(logp.exp()[0])
+
     def explain(
         self, image: ImageInput, caption: str = "", target: str | None = None
     ) -> Explanation:
@@ -137,7 +159,12 @@ class Predictor:
 
         `target` is a level of `LABELS` to explain instead of the predicted one.
         """
+        return self.explain_features(self.encode(image, caption), target)
+
+    def explain_features(self, features: MemeFeatures, target: str | None = None) -> Explanation:
+        """`explain` from a meme's `encode`d features: the image backbone does not run again
+        (Grad-CAM follows the cached feature map through the head)."""
         from .explain import explain
 
         with self._lock:
-            return explain(self.head, self.text_encoder, self.image_encoder, image, caption, target)
+            return explain(self.head, self.text_encoder, features, target)

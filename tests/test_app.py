@@ -129,7 +129,7 @@ def assert_serving(client: Client) -> None:
 
 def test_named_endpoints(client: Client) -> None:
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/ocr", "/predict", "/explain"}
+    assert set(endpoints) == {"/ocr", "/analyze", "/predict", "/explain"}
     for name, info in endpoints.items():
         assert info["parameters"][0]["parameter_name"] == "image", name
 
@@ -150,6 +150,25 @@ def test_predict_matches_the_library(client: Client, memes: service.MemeService)
         assert_close(summary, want.summary, PROB_TOL)
 
 
+def test_analyze_gives_both_answers_in_one_call(client: Client, memes: service.MemeService) -> None:
+    levels, summary, typical, note, overlay, words, shares = client.predict(
+        handle_file(str(ROCKET)), ROCKET_CAPTION, api_name="/analyze"
+    )
+    want = memes.predict(str(ROCKET), ROCKET_CAPTION)
+    assert_close(confidences(levels), want.levels, PROB_TOL)
+    assert_close(confidences(summary), want.summary, PROB_TOL)
+    assert confidences(typical) == pytest.approx(BASE_RATES, abs=1e-4)
+    assert note == want.shift_note
+    explained = memes.explain(str(ROCKET), ROCKET_CAPTION)
+    assert [w["token"] for w in words] == ROCKET_CAPTION.split()
+    assert [w["class_or_confidence"] for w in words] == pytest.approx(
+        [s for _, s in explained.words], abs=SCORE_TOL
+    )
+    assert_close(confidences(shares), explained.modality, SCORE_TOL)
+    with Image.open(overlay) as picture:
+        assert picture.size == explained.overlay.size
+
+
 def test_explain_matches_the_library(client: Client, memes: service.MemeService) -> None:
     overlay, words, shares = client.predict(
         handle_file(str(ROCKET)), ROCKET_CAPTION, api_name="/explain"
@@ -158,7 +177,7 @@ def test_explain_matches_the_library(client: Client, memes: service.MemeService)
     with Image.open(overlay) as picture:
         assert picture.size == Image.open(ROCKET).size == want.overlay.size
         diff = np.abs(np.asarray(picture.convert("RGB"), float) - np.asarray(want.overlay, float))
-        assert diff.mean() < 4  # the page gets a lossy WebP of the same overlay
+        assert diff.mean() < 4  # the page gets a JPEG of the same overlay
     assert [w["token"] for w in words] == ROCKET_CAPTION.split()
     scores = [w["class_or_confidence"] for w in words]
     assert scores == pytest.approx([s for _, s in want.words], abs=SCORE_TOL)
@@ -291,7 +310,36 @@ def test_read_caption_without_tesseract_leaves_a_note(monkeypatch: pytest.Monkey
 
 def test_large_pictures_are_scaled_down() -> None:
     picture = inputs.open_meme(Image.new("RGB", (3000, 1500), "white"))
-    assert picture.size == (inputs.MAX_SIDE, inputs.MAX_SIDE // 2)
+    assert picture.size == (inputs.ANALYSIS_SIDE, inputs.ANALYSIS_SIDE // 2)
+    picture = inputs.open_meme(Image.new("RGB", (3000, 1500), "white"), inputs.OCR_SIDE)
+    assert picture.size == (inputs.OCR_SIDE, inputs.OCR_SIDE // 2)
+
+
+def test_one_backbone_pass_per_analysis(predictor, monkeypatch, tmp_path: Path) -> None:
+    """Predict, then explain, the same meme: the image backbone runs once, and the answers are
+    the library's own; the cache keeps at most `cache_size` memes."""
+    memes = service.MemeService(predictor, cache_size=3)
+    passes = []
+    real = predictor.image_encoder.feature_map
+    monkeypatch.setattr(
+        predictor.image_encoder, "feature_map", lambda x: passes.append(1) or real(x)
+    )
+    view = memes.predict(str(ROCKET), ROCKET_CAPTION)
+    explained = memes.explain(str(ROCKET), ROCKET_CAPTION)
+    assert len(passes) == 1
+    picture = inputs.open_meme(str(ROCKET))
+    assert view.levels == pytest.approx(predictor.predict(picture, ROCKET_CAPTION).probs, abs=1e-6)
+    want = predictor.explain(picture, ROCKET_CAPTION)
+    assert [s for _, s in explained.words] == pytest.approx([s for _, s in want.words], abs=1e-4)
+    assert explained.overlay.size == picture.size and max(picture.size) <= inputs.ANALYSIS_SIDE
+    before = len(passes)
+    memes.predict(str(ROCKET), "another caption")  # another key: another pass
+    assert len(passes) == before + 1
+    for i in range(4):
+        copy = tmp_path / f"meme{i}.png"
+        Image.open(ROCKET).rotate(i + 1).save(copy)
+        memes.predict(str(copy), ROCKET_CAPTION)
+    assert len(memes._cache) == 3
 
 
 def test_model_summary_is_worded_from_the_models_own_metrics(tmp_path: Path) -> None:

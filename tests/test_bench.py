@@ -65,3 +65,71 @@ def test_explain_benchmark_small_run(tmp_path, capsys):
     long_enough = sum(len(caption.split()) >= MIN_WORDS for _, caption in drawn)
     assert result["summary"]["words"]["memes"] == long_enough  # short captions are skipped
     assert "delete the 3 top-scored words" in capsys.readouterr().out
+
+
+def test_speed_benchmark_says_why_ocr_was_not_timed(tmp_path, monkeypatch):
+    import stat
+
+    import pytesseract
+    from PIL import Image
+
+    from benchmarks.speed import ocr_ms
+
+    meme = Image.new("RGB", (200, 100), "white")
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "none"))
+    assert ocr_ms(meme, 1) == "n/a: tesseract is not installed"
+    broken = tmp_path / "tesseract"  # answers --version, then fails on any page
+    broken.write_text(
+        '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "tesseract 5.3.0"; exit 0; fi\n'
+        "echo 'Error: cannot read the page' >&2; exit 1\n"
+    )
+    broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(broken))
+    assert ocr_ms(meme, 1).startswith("n/a: OCR failed (")
+
+
+def test_ig_steps_benchmark_compares_against_its_reference(tmp_path):
+    from test_train import make_memes
+
+    from benchmarks.ig_steps import REFERENCE, main
+    from memesent import explain
+
+    data = make_memes(tmp_path / "memes", per_class=1)
+    out = tmp_path / "steps.json"
+    kept = explain.IG_STEPS
+    assert (
+        main(["--data", str(data), "--n", "3", "--steps", str(REFERENCE), "2", "--json", str(out)])
+        == 0
+    )
+    assert explain.IG_STEPS == kept  # the library's setting is left as it was
+    r = json.loads(out.read_text())
+    same, fewer = r["steps"][str(REFERENCE)], r["steps"]["2"]
+    assert r["memes"] == 3
+    assert same["largest_change_median"] == 0 and same["same_top_word"] == 1
+    assert fewer["largest_change_p95"] > 0  # two steps cannot match sixty-four
+
+
+def test_soak_benchmark_short_run(tmp_path):
+    """Two users for a few seconds: every request is accounted for, bad files are refused with
+    their messages, and the app still serves afterwards."""
+    from benchmarks.soak import run
+
+    r = run(2, 4.0, ROOT / "assets" / "examples", tmp_path)
+    requests = sum(s["n"] for s in r["latency"].values())
+    assert requests == sum(r["outcomes"].values()) > 0
+    # the warm-up: each user does every action once, and sends one bad file
+    assert r["warm_up_outcomes"] == {"served": 8, "refused as expected": 2}
+    assert "failed" not in r["outcomes"], r["failures"]
+    assert r["serves_afterwards"]
+    assert r["rss_mb"]["after_warm_up"] > 300  # the app's process, with its model loaded
+    assert r["cpu_busy"]["app"] > 0
+
+
+def test_analyze_benchmark_calls_each_app_its_way(tmp_path):
+    """An app with /analyze is called through it; against itself the ratio is near 1."""
+    from benchmarks.analyze import run
+
+    r = run(ROOT, ROOT / "assets" / "examples", rounds=1)
+    assert r["endpoints"] == {"before": ("/analyze",), "now": ("/analyze",)}
+    assert len(r["seconds"]["before"]) == len(r["seconds"]["now"]) == 5
+    assert 0.5 < r["ratio"] < 2

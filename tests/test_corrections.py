@@ -95,7 +95,13 @@ def app_with_corrections(tmp_path_factory):
 def test_correct_endpoint_under_ten_concurrent_clients(app_with_corrections, tmp_path):
     server, folder = app_with_corrections
     endpoints = Client(server.url, verbose=False).view_api(print_info=False, return_format="dict")
-    assert set(endpoints["named_endpoints"]) == {"/ocr", "/predict", "/explain", "/correct"}
+    assert set(endpoints["named_endpoints"]) == {
+        "/ocr",
+        "/analyze",
+        "/predict",
+        "/explain",
+        "/correct",
+    }
     paths = []
     for i in range(10):
         paths.append(tmp_path / f"upload-{i}.png")

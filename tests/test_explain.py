@@ -282,3 +282,21 @@ def test_an_image_only_head_gives_the_caption_no_share(image_encoder, text_encod
     e = p.explain(_pair("chelsea", "coffee", True), "words the head never reads")
     assert e.modality == {"text": 0.0, "image": 1.0}
     assert [s for _, s in e.words] == [0.0] * 5
+
+
+class _DeafHead(MemeHead):
+    """A head whose answer depends on nothing: both Shapley values are 0."""
+
+    def members_logits(self, text: torch.Tensor, image: torch.Tensor) -> list[torch.Tensor]:
+        return [torch.tensor([[0.0, 1.0, 2.0, 1.0, 0.0]]).expand(len(text), 5) + 0 * text[:, :1]]
+
+
+def test_modality_is_undetermined_when_nothing_moves_the_answer(text_encoder, image_encoder):
+    from webapp.service import UNDETERMINED, MemeService
+
+    p = Predictor(_DeafHead(ModelConfig()), text_encoder, image_encoder)
+    e = p.explain(photo("coffee", (120, 120)), "a caption nobody reads")
+    assert e.modality is None  # not a made-up half and half
+    assert not e.heatmap.any() and [s for _, s in e.words] == [0.0] * 4
+    view = MemeService(p).explain(photo("coffee", (120, 120)), "a caption nobody reads")
+    assert view.modality == UNDETERMINED

@@ -408,3 +408,24 @@ def test_finetune_trains_only_the_top_layers_and_learns_captions(memes_dir, tmp_
     assert code == 0
     row = json.loads(out.read_text())["row"]
     assert row["variant"].startswith("text only") and row["n"] == len(outside_test_of(memes))
+
+
+def test_feature_cache_recomputes_damaged_files_and_leaves_no_temporary_names(tmp_path):
+    import torch as torch_
+
+    from train.features import _cached
+
+    path = tmp_path / "cache" / "text-x.safetensors"
+    calls = []
+
+    def compute(a: int, b: int) -> torch_.Tensor:
+        calls.append((a, b))
+        return torch_.arange(a, b, dtype=torch_.float32).unsqueeze(1)
+
+    first = _cached(path, 5, 2, compute, "test")
+    assert first[:, 0].tolist() == [0, 1, 2, 3, 4] and len(calls) == 3
+    assert _cached(path, 5, 2, compute, "test").equal(first) and len(calls) == 3  # from the cache
+    path.write_bytes(b"half a file")
+    assert _cached(path, 5, 2, compute, "test").equal(first) and len(calls) == 6  # recomputed
+    assert _cached(path, 7, 2, compute, "test")[:, 0].tolist() == list(range(7))  # wrong rows
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary files

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from memesent.collection import leaves_folder
 from memesent.images import NotAnImageError, load_image
 from memesent.labels import LABELS
 
@@ -144,10 +145,9 @@ def _image_problem(images: Path, name: str) -> str | None:
     """Why the picture `name` in `images` cannot be used, or None. A name that leaves the folder
     (absolute, or with `..`) is refused unread. The picture is decoded in full, as training will
     decode it: a header check alone lets truncated JPEGs through."""
-    relative = Path(name)
-    if not name or relative.is_absolute() or ".." in relative.parts:
+    if not name or leaves_folder(name):
         return "refused: the image name leaves the images folder"
-    path = images / relative
+    path = images / name
     if not path.is_file():
         return "image file missing"
     try:

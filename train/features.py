@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -22,6 +26,7 @@ from memesent.images import load_image
 # Bumped whenever the code computing features changes in a way that moves a float, so that cached
 # features always match what the current code computes.
 FEATURES_VERSION = 2
+log = logging.getLogger("train")
 
 
 def _digest(spec: dict, keys: Sequence[str]) -> str:
@@ -45,9 +50,20 @@ def _cached(
     order: Sequence[int] | None = None,
 ) -> torch.Tensor:
     """Load `path`, or compute rows [a, b) batch by batch and save them; `order[j]` is the row
-    that the j-th computed feature belongs to, when computing in another order than the input's."""
+    that the j-th computed feature belongs to, when computing in another order than the input's.
+
+    A cache file that cannot be read, or holds the wrong number of rows (a damaged disk, a run
+    killed while writing), is computed again and replaced. Files are written under a temporary
+    name of their own and renamed, so two runs filling the same cache never collide.
+    """
     if path.is_file():
-        return load_file(str(path))["features"]
+        try:
+            features = load_file(str(path))["features"]
+            if len(features) == n:
+                return features
+            log.warning("%s holds %d rows, not %d: computing it again", path, len(features), n)
+        except (SafetensorError, OSError, KeyError) as err:
+            log.warning("%s cannot be read (%s): computing it again", path, err)
     chunks = []
     with tqdm(total=n, desc=desc, unit="meme") as bar:
         for start in range(0, n, batch):
@@ -58,9 +74,13 @@ def _cached(
         features = features[torch.argsort(torch.as_tensor(order))]
     features = features.contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_file({"features": features}, str(tmp))
-    tmp.replace(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        save_file({"features": features}, temporary)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
     return features
 
 

@@ -30,13 +30,17 @@ class AppServer:
     """`python app.py` in a subprocess on a free local port. Its log, uploads and cached examples
     go to a temporary folder of its own, deleted when it stops.
 
-    `env` entries are added to (or, when None, removed from) this process's environment.
+    `env` entries are added to (or, when None, removed from) this process's environment; `app`
+    is another checkout's app.py (a benchmark comparing two versions), run from its folder.
     """
 
-    def __init__(self, *args: str, env: Mapping[str, str | None] | None = None) -> None:
+    def __init__(
+        self, *args: str, env: Mapping[str, str | None] | None = None, app: Path = APP
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.args = [sys.executable, str(APP), "--port", str(self.port), *args]
+        self.app = app
+        self.args = [sys.executable, str(app), "--port", str(self.port), *args]
         self.folder = Path(tempfile.mkdtemp(prefix="memesent-app-"))
         self.log = self.folder / "app.log"
         self.env = {
@@ -57,7 +61,7 @@ class AppServer:
         started = time.perf_counter()
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                self.args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                self.args, cwd=self.app.parent, env=env, stdout=log, stderr=subprocess.STDOUT
             )
         try:
             while time.perf_counter() - started < timeout:

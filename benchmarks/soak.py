@@ -1,0 +1,282 @@
+"""How the app holds up under load: `--users` concurrent API clients for `--seconds`.
+
+    python -m benchmarks.soak [--users 30] [--seconds 180] [--memes DIR] [--json FILE]
+
+It launches `python app.py` on loopback (`webapp.server.AppServer`), sends a warm-up burst
+(every user does each action below once, at once) and reads the app's resident memory,
+then lets every user loop until the time is up: pick an action — `/ocr` (20 %), `/analyze`
+(what the page's Analyze button does, 40 %), `/predict` alone (15 %), `/explain` alone (10 %),
+or a bad file (15 %: not a picture, cut off, or 1×1 pixels, sent to `/predict`) — wait for the
+answer, pause 1–3 s, and go again. Memes are full-size pictures: the first 20 of `--memes`
+(default: the MultiOFF memes beside the repository, else the example memes).
+
+It reports latency per endpoint (p50, p95, max), answers by kind — served, refused as expected
+(the bad files' messages), queue full (counted apart), failed (anything else) — the app's
+resident memory (itself and its children) sampled every 2 s, how many cores the app and the
+benchmark's own clients kept busy (they share the machine), and whether it still serves a
+normal request afterwards. Bounded: at most 100 users and 30 minutes; it stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import resource
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from PIL import Image
+
+from webapp.server import ROOT, AppServer
+
+from .timing import cpu_name, tree_rss_mb
+
+MAX_USERS, MAX_SECONDS = 100, 1_800
+MULTIOFF = ROOT.parent / "shared" / "data" / "multioff-ocr" / "images"
+EXPECTED = ("not a picture memesent can read", "damaged or incomplete", "only 1×1 pixels")
+ACTIONS = (
+    ("ocr", 0.20),
+    ("analyze", 0.40),
+    ("predict", 0.15),
+    ("explain", 0.10),
+    ("bad file", 0.15),
+)
+
+
+def memes(folder: Path | None) -> list[Path]:
+    """The first 20 pictures of `folder`, of the MultiOFF memes, or the example memes."""
+    for candidate in (folder, MULTIOFF, ROOT / "assets" / "examples"):
+        if candidate is not None and candidate.is_dir():
+            found = sorted(p for p in candidate.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+            if found:
+                return found[:20]
+    raise FileNotFoundError("no memes to send")
+
+
+def bad_files(folder: Path) -> list[Path]:
+    """A text file named .png, a PNG cut in half, and a 1x1 picture."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "notes.png").write_text("not a picture\n" * 20)
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 300), "teal").save(buffer, "PNG")
+    (folder / "cut.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    Image.new("RGB", (1, 1), "red").save(folder / "tiny.png")
+    return [folder / "notes.png", folder / "cut.png", folder / "tiny.png"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of `pid` and its finished children (tesseract), in seconds (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process: the clients' side of the load."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Tally:
+    """Latencies and outcomes, shared by the users' threads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seconds: dict[str, list[float]] = {}
+        self.outcomes: dict[str, int] = {}
+        self.failures: list[str] = []
+
+    def add(self, endpoint: str, seconds: float, outcome: str, detail: str = "") -> None:
+        with self.lock:
+            self.seconds.setdefault(endpoint, []).append(seconds)
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            if outcome == "failed" and len(self.failures) < 20:
+                self.failures.append(f"{endpoint}: {detail[:200]}")
+
+
+def call(client, tally: Tally, endpoint: str, *args) -> None:
+    """One request; its latency and how it ended go to `tally`."""
+    from gradio_client import handle_file
+
+    start = time.perf_counter()
+    try:
+        client.submit(handle_file(str(args[0])), *args[1:], api_name=endpoint).result(timeout=300)
+        outcome, detail = "served", ""
+    except Exception as err:  # noqa: BLE001 (every way a request can end is counted)
+        detail = str(err)
+        if "queue is full" in detail.lower():
+            outcome = "queue full"
+        elif any(message in detail for message in EXPECTED):
+            outcome = "refused as expected"
+        else:
+            outcome = "failed"
+    tally.add(endpoint, time.perf_counter() - start, outcome, detail)
+
+
+def user(url: str, seed: int, deadline: float, pictures: list[Path], bad: list[Path], tally: Tally):
+    """One client looping until `deadline`: an action, the answer, a pause of 1-3 s."""
+    from gradio_client import Client
+
+    rng = random.Random(seed)
+    client = Client(url, verbose=False)
+    try:
+        while time.monotonic() < deadline:
+            action = rng.choices([a for a, _ in ACTIONS], [w for _, w in ACTIONS])[0]
+            meme, caption = rng.choice(pictures), f"caption {rng.randrange(5)}"
+            if action == "ocr":
+                call(client, tally, "/ocr", meme)
+            elif action == "bad file":
+                call(client, tally, "/predict", rng.choice(bad), caption)
+            else:
+                call(client, tally, f"/{action}", meme, caption)
+            time.sleep(rng.uniform(1.0, 3.0))
+    finally:
+        client.close()
+
+
+def run(users: int, seconds: float, folder: Path | None, work: Path) -> dict:
+    from gradio_client import Client
+
+    pictures, bad = memes(folder), bad_files(work / "bad")
+    with AppServer() as server:
+        pid = server.process.pid
+        warm = Tally()
+        with ThreadPoolExecutor(users) as pool:
+            for i in range(users):
+                pool.submit(_warm_up, server.url, pictures[i % len(pictures)], bad, warm)
+        warm_rss = tree_rss_mb(pid)
+        tally, samples, stop = Tally(), [], threading.Event()
+
+        def sample() -> None:
+            start = time.monotonic()
+            while not stop.wait(2.0):
+                samples.append((round(time.monotonic() - start, 1), tree_rss_mb(pid)))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        started, app_cpu, clients_cpu = time.monotonic(), cpu_seconds(pid), own_cpu_seconds()
+        deadline = started + seconds
+        with ThreadPoolExecutor(users) as pool:
+            for i in range(users):
+                pool.submit(user, server.url, i, deadline, pictures, bad, tally)
+        elapsed = time.monotonic() - started
+        app_cpu, clients_cpu = cpu_seconds(pid) - app_cpu, own_cpu_seconds() - clients_cpu
+        stop.set()
+        sampler.join()
+        after_rss = tree_rss_mb(pid)
+        check = Client(server.url, verbose=False)
+        serves = _serves(check, pictures[0])
+        check.close()
+        alive = server.process.poll() is None
+    return {
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores",
+        "users": users,
+        "seconds": round(elapsed, 1),
+        "memes": [p.name for p in pictures],
+        "latency": {
+            e: {
+                "n": len(xs),
+                "p50": statistics.median(xs),
+                "p95": statistics.quantiles(xs, n=20)[-1] if len(xs) > 1 else xs[0],
+                "max": max(xs),
+            }
+            for e, xs in sorted(tally.seconds.items())
+        },
+        "outcomes": tally.outcomes,
+        "warm_up_outcomes": warm.outcomes,
+        "failures": tally.failures,
+        "served_per_s": tally.outcomes.get("served", 0) / elapsed,
+        "cores": os.cpu_count(),
+        "cpu_busy": {"app": app_cpu / elapsed, "clients": clients_cpu / elapsed},
+        "rss_mb": {
+            "after_warm_up": warm_rss,
+            "peak": max(r for _, r in samples or [(0, 0)]),
+            "after": after_rss,
+        },
+        "rss_samples": samples,
+        "serves_afterwards": serves and alive,
+    }
+
+
+def _warm_up(url: str, meme: Path, bad: list[Path], tally: Tally) -> None:
+    from gradio_client import Client
+
+    client = Client(url, verbose=False)
+    try:
+        call(client, tally, "/ocr", meme)
+        for endpoint in ("/analyze", "/predict", "/explain"):
+            call(client, tally, endpoint, meme, "warming up")
+        call(client, tally, "/predict", bad[0], "warming up")
+    finally:
+        client.close()
+
+
+def _serves(client, meme: Path) -> bool:
+    from gradio_client import handle_file
+
+    try:
+        levels, _, _ = client.predict(handle_file(str(meme)), "after the load", api_name="/predict")
+    except Exception:  # noqa: BLE001 (any failure means it does not serve)
+        return False
+    return abs(sum(c["confidence"] for c in levels["confidences"]) - 1) < 1e-3
+
+
+def table(r: dict) -> str:
+    lines = [
+        f"{r['users']} users for {r['seconds']:.0f} s, each pausing 1-3 s between actions; "
+        f"{r['served_per_s']:.1f} answers/s served; {r['machine']}",
+        "",
+        "| endpoint | requests | p50 s | p95 s | max s |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for endpoint, s in r["latency"].items():
+        lines.append(
+            f"| {endpoint} | {s['n']} | {s['p50']:.2f} | {s['p95']:.2f} | {s['max']:.2f} |"
+        )
+    outcomes = ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))
+    rss = r["rss_mb"]
+    lines += [
+        "",
+        f"answers: {outcomes}",
+        "warm-up burst: " + ", ".join(f"{k} {v}" for k, v in sorted(r["warm_up_outcomes"].items())),
+        f"resident memory: {rss['after_warm_up']:.0f} MB after the warm-up burst, peak "
+        f"{rss['peak']:.0f} MB, {rss['after']:.0f} MB after the run "
+        f"({rss['after'] / rss['after_warm_up']:.2f}x)",
+        f"cores busy (of {r['cores']}): app {r['cpu_busy']['app']:.2f}, "
+        f"the benchmark's own clients {r['cpu_busy']['clients']:.2f}",
+        f"serves normally afterwards: {'yes' if r['serves_afterwards'] else 'NO'}",
+        *(f"failed: {f}" for f in r["failures"]),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tempfile
+
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.soak",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--users", type=int, default=30)
+    p.add_argument("--seconds", type=float, default=180.0)
+    p.add_argument("--memes", type=Path, default=None, help="folder of full-size memes")
+    p.add_argument("--json", type=Path)
+    a = p.parse_args(argv)
+    if not (1 <= a.users <= MAX_USERS and 1 <= a.seconds <= MAX_SECONDS):
+        p.error(f"--users must be 1 to {MAX_USERS} and --seconds 1 to {MAX_SECONDS}")
+    with tempfile.TemporaryDirectory(prefix="memesent-soak-") as work:
+        result = run(a.users, a.seconds, a.memes, Path(work))
+    print(table(result))
+    if a.json:
+        a.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
