@@ -1,6 +1,7 @@
 """memesent's Gradio app: a meme in, its sentiment and the reasons out; also the Space's entry.
 
     python app.py [--host H] [--port P] [--model DIR] [--corrections DIR]
+                  [--corrections-limit N] [--delete-uploads-after SECONDS]
     gradio app.py                                        # the same, reloading on edits
 
 The page calls the functions of `webapp.service`; so do the named API endpoints `/ocr`,
