@@ -35,7 +35,7 @@ from PIL import Image
 
 from webapp.server import ROOT, AppServer
 
-from .timing import cpu_name, tree_rss_mb
+from .timing import cpu_name, p95, tree_rss_mb
 
 MAX_USERS, MAX_SECONDS = 100, 1_800
 MULTIOFF = ROOT.parent / "shared" / "data" / "multioff-ocr" / "images"
@@ -182,7 +182,7 @@ def run(users: int, seconds: float, folder: Path | None, work: Path) -> dict:
             e: {
                 "n": len(xs),
                 "p50": statistics.median(xs),
-                "p95": statistics.quantiles(xs, n=20)[-1] if len(xs) > 1 else xs[0],
+                "p95": p95(xs),
                 "max": max(xs),
             }
             for e, xs in sorted(tally.seconds.items())

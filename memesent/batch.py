@@ -16,13 +16,17 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from .collection import Job
 from .images import NotAnImageError, load_image, squeeze
-from .labels import LABELS, LABELS3, collapse
+from .labels import LABELS
 from .results import Results
+
+if TYPE_CHECKING:
+    from .predictor import Prediction
 
 WINDOW_BATCHES = 4  # batches decoded ahead of the model, and scored together
 
@@ -99,19 +103,29 @@ def prepared_in_order(
                 future.cancel()
 
 
-def result_row(prepared: Prepared, probs: dict[str, float] | None, model: str) -> dict:
-    """One row of `memesent.results.RESULT_COLUMNS`."""
+def result_row(prepared: Prepared, answer: Prediction | None, model: str) -> dict:
+    """One row of `memesent.results.RESULT_COLUMNS`: the meme's answer, or its error."""
     row = {"image": prepared.job.image, "caption": prepared.caption, "error": prepared.error}
     row["model"] = model
-    if probs is None:
+    if answer is None:
         row.update({"label": "", "label3": ""})
         row.update({f"prob_{level}": None for level in LABELS})
         return row
-    label = max(LABELS, key=probs.__getitem__)
-    probs3 = collapse([probs[level] for level in LABELS])
-    row.update({"label": label, "label3": LABELS3[int(probs3.argmax())]})
-    row.update({f"prob_{level}": probs[level] for level in LABELS})
+    row.update({"label": answer.label, "label3": answer.label3})
+    row.update({f"prob_{level}": answer.probs[level] for level in LABELS})
     return row
+
+
+def score_prepared(prepared: list[Prepared], predictor, model: str, batch_size: int) -> list[dict]:
+    """The rows of `prepared`, in order: the memes without an error scored by `predictor` in
+    batches of `batch_size`, the others with their error."""
+    ready = [p for p in prepared if not p.error]
+    answers = iter(
+        predictor.predict_batch(
+            [p.picture for p in ready], [p.caption for p in ready], batch_size=batch_size
+        )
+    )
+    return [result_row(p, None if p.error else next(answers), model) for p in prepared]
 
 
 @dataclass
@@ -164,12 +178,8 @@ def score_collection(
 def _score_batch(
     batch: list[Prepared], predictor, results: Results, model: str, tally: Tally, batch_size: int
 ) -> None:
-    ready = [p for p in batch if not p.error]
-    answers = predictor.predict_batch(
-        [p.picture for p in ready], [p.caption for p in ready], batch_size=batch_size
-    )
-    probs = {id(p): a.probs for p, a in zip(ready, answers, strict=True)}
-    rows = [result_row(p, probs.get(id(p)), model) for p in batch]
+    rows = score_prepared(batch, predictor, model, batch_size)
     results.write(rows)
-    tally.scored += len(ready)
-    tally.failed += len(batch) - len(ready)
+    failed = sum(1 for row in rows if row["error"])
+    tally.scored += len(rows) - failed
+    tally.failed += failed

@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from .batch import CaptionSource, Tally, prepare, result_row
+from .batch import CaptionSource, Tally, prepare, score_prepared
 from .collection import Job
 from .results import RESULT_COLUMNS, Results
 
@@ -58,12 +58,7 @@ class RayScorer:
             )
         ]
         prepared = [prepare(job, self.captions, self.source_size) for job in jobs]
-        ready = [p for p in prepared if not p.error]
-        answers = self.predictor.predict_batch(
-            [p.picture for p in ready], [p.caption for p in ready], batch_size=max(1, len(ready))
-        )
-        probs = {id(p): a.probs for p, a in zip(ready, answers, strict=True)}
-        rows = [result_row(p, probs.get(id(p)), self.model) for p in prepared]
+        rows = score_prepared(prepared, self.predictor, self.model, max(1, len(prepared)))
         return {column: [row[column] for row in rows] for column in RESULT_COLUMNS}
 
 

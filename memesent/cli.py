@@ -177,7 +177,6 @@ def _run(args, jobs, skipped, model_dir, model, results) -> int:
             predictor = Predictor.load(model_dir)
             tally = score_collection(jobs, predictor, results, model, **options)
     except KeyboardInterrupt:
-        results.close()
         bar.close()
         where = f"in {args.out}: run the same command again to go on" if args.out else "above"
         print(f"\nmemesent: stopped; the memes scored so far are {where}", file=sys.stderr)

@@ -83,14 +83,8 @@ def jobs_from_manifest(manifest: Path) -> Iterator[Job]:
         if "image" in columns:
             image_column, under, captions = "image", Path(), ("caption",)
         elif "image_name" in columns:  # Memotion's labels.csv
-            image_column, under, captions = (
-                "image_name",
-                Path("images"),
-                (
-                    "text_corrected",
-                    "text_ocr",
-                ),
-            )
+            image_column, under = "image_name", Path("images")
+            captions = ("text_corrected", "text_ocr")
         else:
             raise ManifestError(
                 f"{manifest} lacks an image column: give `image` (a path relative to the "

@@ -2,7 +2,7 @@
 
 Every row holds `RESULT_COLUMNS`: the meme's key (`image`), the caption scored, the most likely
 level and class, each level's probability, `error` (empty when scored) and `model`, the digest of
-the model folder that answered (`memesent.checkpoint.model_version`), so that rows of two models
+the model folder that answered (`memesent.model_files.model_version`), so that rows of two models
 are never mixed in one file. Rows are flushed as they are written: a run that is stopped keeps
 what it wrote, and a rerun with the same file skips the memes already there.
 

@@ -1,7 +1,10 @@
-"""Memes drawn for tests: sample photos or flat colours with outlined captions."""
+"""Pictures made for tests: memes (sample photos or flat colours with outlined captions), and
+decompression bombs."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +44,20 @@ def draw_meme(picture: Image.Image, top: str = "", bottom: str = "") -> Image.Im
                 stroke_fill="black",
             )
     return img
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A small PNG file that claims `width` x `height` 1-bit pixels (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (1 + (width + 7) // 8)
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )

@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 import json
 import shutil
-import struct
-import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +17,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from helpers import bomb_png
 from PIL import Image
 
 from memesent import LABELS, LABELS3
@@ -69,8 +68,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (out / "not_an_image.png").write_bytes(b"this is a text file, not a picture\n" * 20)
     (out / "empty.png").write_bytes(b"")
     Image.new("RGB", (1, 1), "blue").save(out / "one_pixel.png")
-    _write_blank_png(out / "bomb.png", 30_000, 30_000)
-    _write_blank_png(out / "bomb_below_2x.png", 10_000, 10_000)  # warns only, in plain Pillow
+    (out / "bomb.png").write_bytes(bomb_png(30_000, 30_000))
+    (out / "bomb_below_2x.png").write_bytes(bomb_png(10_000, 10_000))  # warns only, in plain Pillow
     frames = [Image.new("RGB", (200, 160), c) for c in ("red", "green", "blue")]
     frames[0].save(out / "animated.gif", save_all=True, append_images=frames[1:], duration=100)
     photo = Image.open(ROCKET)
@@ -81,23 +80,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Image.frombytes("I;16", photo.size, grey16.tobytes()).save(out / "grey16.png")
     (out / "too_big.png").write_bytes(rng.integers(0, 255, 11 * 2**20, dtype=np.uint8).tobytes())
     return out
-
-
-def _write_blank_png(path: Path, width: int, height: int) -> None:
-    """A tiny PNG file that claims `width` x `height` 1-bit pixels (a decompression bomb)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    packer = zlib.compressobj(9)
-    row = b"\x00" * (1 + (width + 7) // 8)
-    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
 
 
 def confidences(label_output: dict) -> dict[str, float]:

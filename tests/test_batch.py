@@ -9,15 +9,13 @@ import io
 import json
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import pytest
-from helpers import draw_meme, photo
+from helpers import bomb_png, draw_meme, photo
 
 from memesent.labels import LABELS
 from memesent.results import RESULT_COLUMNS
@@ -200,18 +198,8 @@ def test_results_of_another_model_are_never_mixed(memes, tmp_path, raw_model):
 
 
 def test_decompression_bombs_and_broken_files_get_their_row(tmp_path, memes):
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    width = height = 11_000  # 121 megapixels
-    packer = zlib.compressobj(9)
-    row = b"\x00" * (1 + (width + 7) // 8)
-    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     bomb = tmp_path / "bomb.png"
-    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels))
+    bomb.write_bytes(bomb_png(11_000, 11_000))  # 121 megapixels
     cut = tmp_path / "cut.png"
     buf = io.BytesIO()
     photo("coffee").save(buf, "PNG")

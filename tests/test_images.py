@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import io
 import resource
-import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
+from helpers import bomb_png
 from PIL import Image
 
 from memesent.images import MAX_PIXELS, TooLargeError, load_image
@@ -70,27 +69,10 @@ def test_exif_rotation_is_applied():
     assert pixels[-3, 15].min() > 200  # and the bottom is white
 
 
-def _bomb(width: int, height: int) -> bytes:
-    """A small PNG file that claims `width` x `height` 1-bit pixels."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    packer = zlib.compressobj(9)
-    row = b"\x00" * (1 + (width + 7) // 8)
-    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
-
-
 @pytest.mark.parametrize("side", [10_000, 30_000])  # just over the limit, and far over it
 def test_decompression_bombs_are_refused_before_decoding(tmp_path, side):
     path = tmp_path / "bomb.png"
-    path.write_bytes(_bomb(side, side))
+    path.write_bytes(bomb_png(side, side))
     assert side * side > MAX_PIXELS
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.perf_counter()
@@ -103,6 +85,6 @@ def test_decompression_bombs_are_refused_before_decoding(tmp_path, side):
 
 def test_the_limit_is_inclusive(monkeypatch):
     monkeypatch.setattr("memesent.images.MAX_PIXELS", 100 * 100)
-    assert load_image(_bomb(100, 100)).size == (100, 100)
+    assert load_image(bomb_png(100, 100)).size == (100, 100)
     with pytest.raises(TooLargeError, match=r"101×100 pixels"):
-        load_image(_bomb(101, 100))
+        load_image(bomb_png(101, 100))

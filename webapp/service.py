@@ -81,9 +81,9 @@ class MemeService:
     `CorrectionStore`, people's corrections are kept too.
 
     Model calls run on one torch thread (`MODEL_THREADS`): measured through the app on 2 cores
-    (`benchmarks.analyze`, `benchmarks.soak`), a second thread saved 2 % of an Analyze's time
-    but cost a third more processor time (its threads wait by spinning), time a busy app needs
-    for OCR and the other requests.
+    (`benchmarks.analyze`, `benchmarks.soak`; numbers in README), a second thread saved 2 % of
+    an Analyze's time alone, and under load one thread served more answers, faster: the
+    second one spends the processor time that OCR and the other requests need.
 
     "Analyze" asks for a prediction and then an explanation of the same meme: both come from one
     pass through the backbones, kept in a small cache of `MemeFeatures` (the `CACHE_SIZE` most
@@ -178,8 +178,9 @@ class MemeService:
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
     """Cap glibc's malloc arenas. The web server answers from a pool of threads, and glibc gives
     busy threads arenas of their own (up to eight per core), each keeping the memory it once
-    held: under load the app's resident memory crept up by a third. Elsewhere than glibc (no
-    `mallopt`) nothing changes."""
+    held: under load the app's resident memory grew twice as much without the cap
+    (`benchmarks.soak`, numbers in README). Elsewhere than glibc (no `mallopt`) nothing
+    changes."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         libc.mallopt(M_ARENA_MAX, arenas)
