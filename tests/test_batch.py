@@ -76,6 +76,7 @@ def test_folders_are_walked_and_pictures_kept_by_content(memes, tmp_path, raw_mo
     for row in rows:
         want = raw_predictor.predict(row["image"], "top text")
         assert row["label"] == want.label and row["caption"] == "top text" and row["error"] == ""
+        assert row["label3"] == want.label3
         assert float(row["prob_neutral"]) == pytest.approx(want.probs["neutral"], abs=1e-6)
     # a normal run says one line: no progress bar off a terminal, no third-party output
     assert proc.stderr.strip().splitlines() == [f"memesent: scored 5 memes into {out}"]
