@@ -247,11 +247,15 @@ def build_demo(
         for_programs = gr.Button(visible=False)
         quietly = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
         model_event = {"preprocess": False, "concurrency_id": "model", "concurrency_limit": 1}
-        cleared = [*results, note]
+        # A new picture empties the last one's answer, and in the browser itself the person's
+        # own entries, so that no round trip can land after they picked a level for it.
+        # (Emptied in the browser, the results would not show the next analysis's explanation.)
+        entries = [note]
         if memes.corrections is not None:
-            cleared += [level, saved]
+            entries += [level, saved]
             save.click(correct, [image, caption, level], saved, api_name="correct", **model_event)
-        image.upload(lambda: (None,) * len(cleared), None, cleared, **quietly)
+        image.upload(None, None, entries, js=f"() => Array({len(entries)}).fill(null)")
+        image.upload(lambda: (None,) * len(results), None, results, **quietly)
         image.upload(
             read_caption_on_upload,
             [image, auto_ocr],

@@ -1,8 +1,9 @@
 """The page in a real browser: Debian's Chromium driven by Playwright (never `playwright install`).
 
-Uploads an example meme, waits for the OCR caption, edits it, analyses, and checks the label,
-the overlay and the highlighted words; analyses an edited caption again in the same page; then
-looks at the page at a phone's width. Screenshots go to each test's temporary folder.
+Waits for the page to say how far to trust the model, then uploads an example meme, waits for
+the OCR caption, edits it, analyses, and checks the label, the overlay and the highlighted words;
+analyses an edited caption again in the same page; then looks at the page at a phone's width.
+Screenshots go to each test's temporary folder.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 
 ROCKET = ROOT / "assets" / "examples" / "rocket.jpg"
+COFFEE = ROOT / "assets" / "examples" / "coffee.jpg"
 EDITED_CAPTION = "I FINALLY PASSED MY EXAM"
 SECOND_CAPTION = "THE EXAM WAS A DISASTER"
 CHROMIUM_ARGS = [
@@ -36,6 +38,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+TRUST = HeldOutQuality.load(ROOT / "assets" / "model").trust_sentence()
 TIMEOUT_MS = 60_000  # generous: the machine running the tests may be busy
 
 
@@ -60,6 +63,10 @@ def page(app: AppServer, browser: playwright.Browser) -> Iterator[playwright.Pag
     tab.set_default_timeout(TIMEOUT_MS)
     tab.goto(app.url)
     tab.wait_for_selector("#meme input[type=file]", state="attached")
+    # Markdown renders after the inputs; the page is whole once it states how far to trust it
+    tab.wait_for_function(
+        "trust => document.body.innerText.replace(/\\n/g, ' ').includes(trust)", arg=TRUST
+    )
     yield tab
     context.close()
 
@@ -68,10 +75,16 @@ def caption_box(page: playwright.Page) -> playwright.Locator:
     return page.locator("#caption textarea")
 
 
+def upload(page: playwright.Page, picture: Path) -> None:
+    """Upload `picture` and wait until the page shows it: its upload event has run by then."""
+    page.locator("#meme input[type=file]").set_input_files(picture)
+    page.wait_for_function(
+        "name => document.querySelector('#meme img')?.src.endsWith(name)", arg=picture.name
+    )
+
+
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
 def test_upload_ocr_edit_analyze(page: playwright.Page, tmp_path: Path) -> None:
-    trust = HeldOutQuality.load(ROOT / "assets" / "model").trust_sentence()
-    assert trust in page.inner_text("body").replace("\n", " ")
     page.locator("#meme input[type=file]").set_input_files(ROCKET)
     page.wait_for_function("document.querySelector('#caption textarea').value.trim().length > 0")
     assert "EXAM" in caption_box(page).input_value().upper()
@@ -115,6 +128,12 @@ def test_upload_ocr_edit_analyze(page: playwright.Page, tmp_path: Path) -> None:
     assert levels_box["y"] >= meme["y"] + meme["height"], "results should stack under the meme"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, "no sideways scrolling"
 
+    page.get_by_label("Read the caption from the picture on upload").uncheck()
+    upload(page, COFFEE)  # another picture: the last one's answer must not stay beside it
+    page.wait_for_function("!document.querySelector('#words .score-token')")
+    assert "%" not in page.locator("#levels").inner_text()
+    assert page.locator("#overlay img").count() == 0
+
 
 def test_example_memes_show_cached_answers(page: playwright.Page, tmp_path: Path) -> None:
     caption = "MONDAY MORNING THIRD CUP AND STILL TIRED"
@@ -151,12 +170,15 @@ def test_saving_a_correction(browser: playwright.Browser, tmp_path: Path) -> Non
             tab.inner_text("#correction")
         )
         tab.get_by_label("Read the caption from the picture on upload").uncheck()  # no OCR race
-        tab.locator("#meme input[type=file]").set_input_files(ROCKET)
+        upload(tab, ROCKET)
         caption_box(tab).fill(EDITED_CAPTION)
         tab.locator("#correct-level").get_by_label("very_positive").check()
         tab.click("#save-correction")
         tab.get_by_text("Saved. You said very_positive").wait_for()
         tab.screenshot(path=tmp_path / "correction.png", full_page=True)
+        upload(tab, COFFEE)  # a new picture starts with no level chosen and nothing saved
+        assert tab.locator("#correct-level input:checked").count() == 0
+        assert "Saved" not in tab.inner_text("#correction")
         context.close()
     rows = (folder / "labels.csv").read_text().splitlines()
     assert len(rows) == 2 and EDITED_CAPTION in rows[1] and ",very_positive," in rows[1]
