@@ -56,19 +56,24 @@ def browser() -> Iterator[playwright.Browser]:
         chromium.close()
 
 
-@pytest.fixture
-def page(app: AppServer, browser: playwright.Browser) -> Iterator[playwright.Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = context.new_page()
+def open_page(browser: playwright.Browser, url: str) -> playwright.Page:
+    """A desktop-sized tab on `url`, once the page is whole."""
+    tab = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     tab.set_default_timeout(TIMEOUT_MS)
-    tab.goto(app.url)
+    tab.goto(url)
     tab.wait_for_selector("#meme input[type=file]", state="attached")
     # Markdown renders after the inputs; the page is whole once it states how far to trust it
     tab.wait_for_function(
         "trust => document.body.innerText.replace(/\\n/g, ' ').includes(trust)", arg=TRUST
     )
+    return tab
+
+
+@pytest.fixture
+def page(app: AppServer, browser: playwright.Browser) -> Iterator[playwright.Page]:
+    tab = open_page(browser, app.url)
     yield tab
-    context.close()
+    tab.context.close()
 
 
 def caption_box(page: playwright.Page) -> playwright.Locator:
@@ -162,10 +167,7 @@ def test_no_correction_control_unless_switched_on(page: playwright.Page) -> None
 def test_saving_a_correction(browser: playwright.Browser, tmp_path: Path) -> None:
     folder = tmp_path / "corrections"
     with AppServer("--corrections", str(folder)) as server:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        tab = context.new_page()
-        tab.set_default_timeout(TIMEOUT_MS)
-        tab.goto(server.url)
+        tab = open_page(browser, server.url)
         assert "Saving stores the picture, the caption and the level you chose on this server" in (
             tab.inner_text("#correction")
         )
@@ -179,7 +181,7 @@ def test_saving_a_correction(browser: playwright.Browser, tmp_path: Path) -> Non
         upload(tab, COFFEE)  # a new picture starts with no level chosen and nothing saved
         assert tab.locator("#correct-level input:checked").count() == 0
         assert "Saved" not in tab.inner_text("#correction")
-        context.close()
+        tab.context.close()
     rows = (folder / "labels.csv").read_text().splitlines()
     assert len(rows) == 2 and EDITED_CAPTION in rows[1] and ",very_positive," in rows[1]
     stored = list((folder / "images").iterdir())
