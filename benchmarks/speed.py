@@ -1,7 +1,8 @@
 """python -m benchmarks.speed: speed and memory of the default pipeline against the write-up's.
 
 One process, one run: load the shipped model, time batched scoring, `explain` (on a 500x500
-meme with a 19-word caption) and OCR, and read the peak resident memory; then build the
+meme with a 19-word caption), encoding its heat map for the page (JPEG, the app's choice, and
+Gradio's default WebP) and OCR, and read the peak resident memory; then build the
 write-up's pipeline (bert-base-uncased + torchvision resnet18, random weights: speed does not
 depend on them) under the same fusion head and time batched scoring and `predict` on that meme
 with both pipelines, in turns, on the same inputs.
@@ -89,6 +90,7 @@ def run(n: int, batch_size: int, repeats: int, model: Path | None) -> dict:
     batch_default = [throughput(default, memes, captions, batch_size)]
     explain = timed(lambda: default.explain(meme, CAPTION), max(5, repeats // 4), warmup=1)
     rss = peak_rss_mb()
+    overlay = overlay_ms(default.explain(meme, CAPTION).overlay, repeats)  # imports gradio
     ocr = ocr_ms(meme, max(5, repeats // 4))
 
     writeup = writeup_predictor()
@@ -116,6 +118,8 @@ def run(n: int, batch_size: int, repeats: int, model: Path | None) -> dict:
         "throughput_default": t_default,
         "explain_ms_median": 1000 * statistics.median(explain),
         "ocr_ms_median": ocr,
+        "overlay_jpeg_ms_median": overlay["jpeg"],
+        "overlay_webp_ms_median": overlay["webp"],
         "peak_rss_mb": rss,
         "writeup_predict_ms_median": 1000 * statistics.median(w),
         "writeup_predict_ms_p95": 1000 * p95(w),
@@ -123,6 +127,18 @@ def run(n: int, batch_size: int, repeats: int, model: Path | None) -> dict:
         "speedup_single": statistics.median(w) / statistics.median(d),
         "speedup_batch": t_default / t_writeup,
     }
+
+
+def overlay_ms(overlay: Image.Image, repeats: int) -> dict[str, float]:
+    """Median milliseconds of encoding `overlay` for the page the way Gradio does, as JPEG (the
+    app's choice) and as WebP (Gradio's default), in turns."""
+    from gradio.processing_utils import encode_pil_to_bytes
+
+    times = alternating(
+        {fmt: lambda fmt=fmt: encode_pil_to_bytes(overlay, fmt) for fmt in ("jpeg", "webp")},
+        repeats,
+    )
+    return {fmt: 1000 * statistics.median(xs) for fmt, xs in times.items()}
 
 
 def ocr_ms(meme: Image.Image, repeats: int) -> float | str:
@@ -155,6 +171,12 @@ def table(r: dict) -> str:
         ),
         ("explain, one meme: median", f"{r['explain_ms_median']:.0f} ms", "", ""),
         ("OCR, one meme: median", ocr, "", ""),
+        (
+            "heat map encoded for the page (500x500): JPEG / WebP, median",
+            f"{r['overlay_jpeg_ms_median']:.1f} / {r['overlay_webp_ms_median']:.1f} ms",
+            "",
+            "",
+        ),
         ("model load", f"{r['load_s']:.1f} s", "", ""),
         ("peak memory (loaded, batch scored, explained)", f"{r['peak_rss_mb']:.0f} MB", "", ""),
     ]

@@ -81,8 +81,8 @@ class MemeService:
     `CorrectionStore`, people's corrections are kept too.
 
     Model calls run on one torch thread (`MODEL_THREADS`): measured through the app on 2 cores
-    (`benchmarks.analyze`, `benchmarks.soak`; numbers in README), a second thread saved 2 % of
-    an Analyze's time alone, and under load one thread served more answers, faster: the
+    (`benchmarks.analyze`, `benchmarks.soak`; numbers in README), a second thread barely
+    shortened an Analyze alone, and under load one thread served more answers, faster: the
     second one spends the processor time that OCR and the other requests need.
 
     "Analyze" asks for a prediction and then an explanation of the same meme: both come from one
@@ -178,8 +178,8 @@ class MemeService:
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
     """Cap glibc's malloc arenas. The web server answers from a pool of threads, and glibc gives
     busy threads arenas of their own (up to eight per core), each keeping the memory it once
-    held: under load the app's resident memory grew twice as much without the cap
-    (`benchmarks.soak`, numbers in README). Elsewhere than glibc (no `mallopt`) nothing
+    held: under load the app's resident memory grew more without the cap (`benchmarks.soak`,
+    numbers in README). Elsewhere than glibc (no `mallopt`) nothing
     changes."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
