@@ -5,8 +5,10 @@
     gradio app.py                                        # the same, reloading on edits
 
 The page calls the functions of `webapp.service`; so do the named API endpoints `/ocr`,
-`/analyze` (what the page's Analyze does: prediction and explanation), `/predict`, `/explain`
-and, with corrections on, `/correct`. The model loads once, before the server starts.
+`/rescore` (what the page does as the caption is typed: the answer and the three readings, as
+HTML), `/analyze` (what the page's Analyze does: that, then the explanation and the result
+card), `/predict` and `/explain` (the same as numbers, for programs) and, with corrections on,
+`/correct`. The model loads once, before the server starts.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import gradio as gr
 
 from memesent.labels import LABELS
 from memesent.model_files import DEFAULT_MODEL_DIR
-from webapp import service, wording
+from webapp import service, views, wording
 from webapp.corrections import DEFAULT_LIMIT, CorrectionStore
 from webapp.inputs import MAX_CAPTION_CHARS, InputError
 
@@ -38,6 +40,18 @@ CLEANUP_EVERY = 3_600  # seconds between two clean-ups (or the age, when that is
 QUEUE_SIZE = 64  # waiting requests; more get "queue full" rather than waiting minutes
 CONCURRENCY = 2  # events running at once, for 2 cores; the model's events share one slot
 Fn = TypeVar("Fn", bound=Callable[..., Any])
+
+
+EMPTY = '<div class="ms-empty">Upload a meme or type a caption: the answer appears here.</div>'
+HEAT_MAP_LABEL = "Where the picture drove the answer"
+STALE_WORDS = (
+    '<div class="ms-words" id="word-scores"><i>Press Analyze to see which words and which '
+    "parts of the picture drove this answer.</i></div>"
+)
+
+
+def _name(level: str) -> str:
+    return level.replace("_", " ")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -105,6 +119,14 @@ def examples() -> list[list[str]]:
     return [[str(EXAMPLES_DIR / item["file"]), item["caption"]] for item in manifest]
 
 
+def card_file(picture: Any) -> str:
+    """A PNG of the result card in a temporary file the app may serve (deleted with uploads)."""
+    handle = tempfile.NamedTemporaryFile(prefix="memesent-card-", suffix=".png", delete=False)
+    with handle:
+        picture.save(handle, format="PNG", optimize=True)
+    return handle.name
+
+
 def build_demo(
     memes: service.MemeService, model_dir: Path, upload_max_age: int = UPLOAD_MAX_AGE
 ) -> gr.Blocks:
@@ -121,15 +143,17 @@ def build_demo(
         return read_caption(image) if enabled else (gr.skip(), "")
 
     @user_errors
-    def predict(image: Mapping | None, caption: str) -> tuple[dict, dict, dict, str]:
-        """Sentiment of a meme: the five levels' probabilities, the three-way summary, and a
-        typical meme's five levels (the training base rates) to compare them with."""
+    def predict(image: Mapping | None, caption: str) -> tuple[dict, dict, dict, dict]:
+        """Sentiment of a meme: the five levels' probabilities, the three-way summary, a
+        typical meme's five levels (the base rates) to compare them with, and the three
+        readings ({"text", "image", "both"}: the words alone, the picture alone, both)."""
         view = memes.predict(image_path(image), caption)
-        return view.levels, view.summary, view.typical, view.shift_note
+        return view.levels, view.summary, view.typical, view.readings
 
     @user_errors
     def explain(image: Mapping | None, caption: str) -> tuple[Any, list, dict]:
-        """Why: heat map over the meme, the caption's word scores, caption vs picture shares."""
+        """Why: heat map over the meme, the caption's word scores (positive: toward the positive
+        side), caption vs picture shares."""
         view = memes.explain(image_path(image), caption)
         return view.overlay, view.words, view.modality
 
@@ -138,15 +162,52 @@ def build_demo(
         """Store the level you would give this meme (five levels); returns a confirmation."""
         return memes.correct(image_path(image), caption, level)
 
+    @user_errors
+    def answer(image: Mapping | None, caption: str) -> tuple[str, str, str]:
+        view = memes.predict(image_path(image), caption)
+        return view.answer_html, view.readings_html, view.shift_note
+
+    def stale() -> tuple:
+        """The explanation's outputs while it is out of date: the caption changed since."""
+        return (
+            gr.Image(value=None, label=HEAT_MAP_LABEL),
+            STALE_WORDS,
+            None,
+            gr.DownloadButton(value=None, visible=False),
+        )
+
+    def rescore(image: Mapping | None, caption: str) -> tuple:
+        """The answer and the three readings for the caption as it is now, from the picture's
+        cached features (only the words go through the text backbone); the explanation waits
+        for Analyze."""
+        if image is None and not (caption or "").strip():
+            return (EMPTY, "", "", *stale())
+        try:
+            view = memes.predict(image_path(image), caption)
+        except InputError as err:
+            return (EMPTY, "", f"*{err}*", *stale())
+        return (view.answer_html, view.readings_html, view.shift_note, *stale())
+
+    @user_errors
+    def explained(image: Mapping | None, caption: str) -> tuple:
+        view = memes.explain(image_path(image), caption)
+        card = card_file(memes.card(image_path(image), caption))
+        return (
+            gr.Image(value=view.overlay, label=f"Where the picture drove “{_name(view.target)}”"),
+            view.words_html,
+            view.modality,
+            gr.DownloadButton(value=card, visible=True),
+        )
+
     def analyze(image: Mapping | None, caption: str) -> Iterator[tuple]:
-        """Sentiment, then why: the prediction as soon as it is ready, then the explanation,
-        from one pass through the model and one place in the queue."""
-        predicted = predict(image, caption)
-        yield (*predicted, *(gr.skip(),) * 3)
-        yield (*predicted, *explain(image, caption))
+        """Sentiment, then why: the answer as soon as it is ready, then the explanation, from
+        one pass through the model and one place in the queue."""
+        first = answer(image, caption)
+        yield (*first, *(gr.skip(),) * 4)
+        yield (*first, *explained(image, caption))
 
     def analyze_example(image: Mapping | None, caption: str) -> tuple:
-        return (*predict(image, caption), *explain(image, caption))
+        return (*answer(image, caption), *explained(image, caption))
 
     def show(text: str) -> str:
         return text
@@ -160,72 +221,60 @@ def build_demo(
                     type="filepath",
                     sources=["upload", "clipboard"],
                     label="Meme",
-                    height=340,
+                    height=300,
                     elem_id="meme",
                 )
                 caption = gr.Textbox(
-                    label="Caption",
+                    label="Caption (the answer follows it as you type)",
                     lines=2,
                     max_length=MAX_CAPTION_CHARS,
                     placeholder="The meme's text: read from the picture on upload, or type it",
                     elem_id="caption",
                 )
-                note = gr.Markdown(elem_id="ocr-note")
-                auto_ocr = gr.Checkbox(True, label="Read the caption from the picture on upload")
                 with gr.Row():
-                    ocr_button = gr.Button("Read caption again", size="md", elem_id="read-caption")
                     analyze_button = gr.Button(
                         "Analyze", variant="primary", size="md", elem_id="analyze"
                     )
+                    ocr_button = gr.Button("Read caption again", size="md", elem_id="read-caption")
+                note = gr.Markdown(elem_id="ocr-note")
+                auto_ocr = gr.Checkbox(True, label="Read the caption from the picture on upload")
             with gr.Column(scale=3, min_width=300):
                 with gr.Row(equal_height=False):
-                    with gr.Column(min_width=260):
-                        levels = gr.Label(
-                            label="This meme: five levels", num_top_classes=5, elem_id="levels"
-                        )
-                        typical = gr.Label(
-                            label="A typical meme: the training memes' shares",
-                            num_top_classes=5,
-                            elem_id="typical",
-                        )
-                        summary = gr.Label(
-                            label="This meme: negative / neutral / positive", elem_id="summary"
-                        )
-                        if memes.corrections is not None:
-                            with gr.Group(elem_id="correction"):
-                                gr.Markdown(
-                                    "**Is this right?** Saving stores the picture, the caption "
-                                    "and the level you chose on this server."
-                                )
-                                level = gr.Radio(
-                                    list(LABELS),
-                                    label="The level you would give",
-                                    elem_id="correct-level",
-                                )
-                                save = gr.Button(
-                                    "Save correction", size="sm", elem_id="save-correction"
-                                )
-                                saved = gr.Markdown(elem_id="correction-status")
-                    with gr.Column(min_width=260):
+                    with gr.Column(min_width=280):
+                        answer_view = gr.HTML(EMPTY, elem_id="answer")
+                        readings_view = gr.HTML(elem_id="readings-view")
                         shift_note = gr.Markdown(elem_id="shift-note")
+                    with gr.Column(min_width=260):
                         overlay = gr.Image(
-                            label="Where the picture drove the answer",
+                            label=HEAT_MAP_LABEL,
                             interactive=False,
-                            height=260,
+                            height=220,
                             format="jpeg",  # quicker to encode than WebP: benchmarks.speed
                             elem_id="overlay",
                         )
-                        words = gr.HighlightedText(
-                            label="Caption words: toward (+) or away from (-) the answer",
-                            show_legend=True,
-                            elem_id="words",
-                        )
+                        words_view = gr.HTML(elem_id="words")
                         shares = gr.Label(
                             label="Share of the answer: caption (text) vs picture (image)",
                             show_heading=False,
                             elem_id="shares",
                         )
-        results = [levels, summary, typical, shift_note, overlay, words, shares]
+                with gr.Row():
+                    gr.DeepLinkButton("Share a link to this result", size="sm")
+                    download = gr.DownloadButton(
+                        "Download result card", size="sm", visible=False, elem_id="card"
+                    )
+                if memes.corrections is not None:
+                    with gr.Group(elem_id="correction"):
+                        gr.Markdown(
+                            "**Is this right?** Saving stores the picture, the caption "
+                            "and the level you chose on this server."
+                        )
+                        level = gr.Radio(
+                            list(LABELS), label="The level you would give", elem_id="correct-level"
+                        )
+                        save = gr.Button("Save correction", size="sm", elem_id="save-correction")
+                        saved = gr.Markdown(elem_id="correction-status")
+        results = [answer_view, readings_view, shift_note, overlay, words_view, shares, download]
         gr.Examples(
             examples(),
             inputs=[image, caption],
@@ -239,23 +288,26 @@ def build_demo(
         with gr.Accordion("Model card", open=False, elem_id="model-card"):
             gr.Markdown(wording.model_card(model_dir))
 
-        # Notes reach the page through States, so that `/ocr` returns just the caption and
-        # `/predict` the levels, the summary and a typical meme's levels.
-        ocr_note, shift_state = gr.State(""), gr.State("")
-        # The page analyses through `/analyze`; `/predict` and `/explain` serve programs that
-        # want one of the two: they hang on a button nobody sees.
+        # What programs get from `/predict` and `/explain`: numbers, in components the page
+        # does not show (it draws them as HTML instead).
+        with gr.Group(visible=False):
+            levels = gr.Label(num_top_classes=5)
+            summary, typical = gr.Label(), gr.Label(num_top_classes=5)
+            readings = gr.JSON()
+            words = gr.HighlightedText()
+        # Notes reach the page through a State, so that `/ocr` returns just the caption.
+        ocr_note = gr.State("")
         for_programs = gr.Button(visible=False)
         quietly = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
         model_event = {"preprocess": False, "concurrency_id": "model", "concurrency_limit": 1}
         # A new picture empties the last one's answer, and in the browser itself the person's
         # own entries, so that no round trip can land after they picked a level for it.
-        # (Emptied in the browser, the results would not show the next analysis's explanation.)
         entries = [note]
         if memes.corrections is not None:
             entries += [level, saved]
             save.click(correct, [image, caption, level], saved, api_name="correct", **model_event)
         image.upload(None, None, entries, js=f"() => Array({len(entries)}).fill(null)")
-        image.upload(lambda: (None,) * len(results), None, results, **quietly)
+        image.upload(lambda: (EMPTY, "", "", *stale()), None, results, **quietly)
         image.upload(
             read_caption_on_upload,
             [image, auto_ocr],
@@ -263,7 +315,9 @@ def build_demo(
             preprocess=False,
             concurrency_id="ocr",
             api_visibility="private",
-        ).then(show, ocr_note, note, **quietly)
+        ).then(show, ocr_note, note, **quietly).then(
+            rescore, [image, caption], results, api_visibility="private", **model_event
+        )
         ocr_button.click(
             read_caption,
             image,
@@ -272,6 +326,15 @@ def build_demo(
             preprocess=False,
             concurrency_id="ocr",
         ).then(show, ocr_note, note, **quietly)
+        caption.input(
+            rescore,
+            [image, caption],
+            results,
+            api_name="rescore",
+            trigger_mode="always_last",
+            show_progress="hidden",
+            **model_event,
+        )
         gr.on(
             [analyze_button.click, caption.submit],
             analyze,
@@ -283,7 +346,7 @@ def build_demo(
         for_programs.click(
             predict,
             [image, caption],
-            [levels, summary, typical, shift_state],
+            [levels, summary, typical, readings],
             api_name="predict",
             **model_event,
         )
@@ -315,6 +378,7 @@ def launch(demo: gr.Blocks, args: argparse.Namespace) -> None:
         server_port=args.port,
         max_file_size=MAX_FILE_SIZE,
         allowed_paths=[str(EXAMPLES_DIR)],
+        css=views.CSS,
     )
 
 

@@ -1,24 +1,26 @@
-"""Faithfulness and speed of `memesent.explain` on labelled memes (Memotion layout).
+"""Faithfulness and speed of `memesent.explain` on labelled memes.
 
-    python -m benchmarks.explain_faithfulness --data DIR [--model DIR] [--n 200] [--json FILE]
-                                              [--threads N]
+    python -m benchmarks.explain_faithfulness --data [SOURCE=]DIR [--model DIR] [--n 200]
+                                              [--json FILE] [--threads N]
 
-For `--n` memes drawn with a fixed seed, each explained toward its predicted level:
-- words: delete (from the caption string) the 3 words with the highest scores, or 3 random words
-  (captions of fewer than 4 words are skipped), and re-predict;
-- picture: grey out (RGB 128, in the original picture, before preprocessing) the 20% of pixels
-  with the most heat, or the hottest 20% of a random 7x7 map resized like Grad-CAM's (random
-  blobs of the same area and smoothness: the matched control), and re-predict; the same area
+For `--n` memes drawn with a fixed seed (a data set with pictures and captions: MET-Meme, or a
+bare DIR in Memotion's layout), each explained:
+- words (scored by which way they push the answer): delete (from the caption string) the 3
+  words that push hardest toward the answer's side of neutral, or 3 random words (captions of
+  fewer than 4 words are skipped), and re-predict; the drop is in the answer side's share of
+  the two sides' probability;
+- picture (the heat map of the predicted level): grey out (RGB 128, in the original picture,
+  before preprocessing) the 20% of pixels with the most heat, or the hottest 20% of a random
+  map as coarse as Grad-CAM's (random blobs of the same area and smoothness: the matched
+  control), and re-predict; the drop is in the predicted level's probability; the same area
   scattered over single random pixels is reported too, for reference.
-It reports the mean drop of the explained level's probability for each, random deletions averaged
-over 5 draws per meme. Speed: median seconds of `predict` and `explain` on one 500x500 meme with
-a 20-word caption, alternated in the same run.
+Random deletions are averaged over 5 draws per meme. Speed: median seconds of `predict` and
+`explain` on one 500x500 meme with a 20-word caption, alternated in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
@@ -32,9 +34,9 @@ import torch
 from PIL import Image
 
 from memesent.checkpoint import DEFAULT_MODEL_DIR
-from memesent.collection import leaves_folder
 from memesent.heatmap import heat_map
 from memesent.images import load_image
+from memesent.labels import LABELS, positive_share
 from memesent.predictor import Predictor
 
 from .timing import alternating
@@ -44,7 +46,7 @@ DRAWS = 5
 TOP_WORDS = 3
 MIN_WORDS = TOP_WORDS + 1
 GREY_FRACTION = 0.2
-GRID = 7
+GRID = 8  # EfficientNet-Lite0 at 256 px gives Grad-CAM an 8x8 map
 SPEED_RUNS = 15
 SPEED_CAPTION = (
     "when you finish the group project at three in the morning "
@@ -52,28 +54,26 @@ SPEED_CAPTION = (
 )
 
 
-def read_memes(data: Path, n: int, names: set[str] | None = None) -> list[tuple[str, str]]:
-    """`n` (image name, caption) pairs with an image on disk (and among `names`, if given),
-    drawn with `SEED`; names that leave the images folder are left out, never read.
+def read_memes(
+    source: str, root: Path, n: int, names: set[str] | None = None
+) -> list[tuple[Path, str]]:
+    """`n` (picture, caption) pairs of the data set with both (and among `names`, if given),
+    drawn with `SEED`."""
+    from train.sources import load_source
 
-    The caption is `text_corrected`, or `text_ocr` where that is blank (as in training).
-    """
-    with open(data / "labels.csv", newline="", encoding="utf-8") as handle:
-        rows = [
-            (
-                row["image_name"],
-                (row.get("text_corrected") or "").strip() or (row.get("text_ocr") or "").strip(),
-            )
-            for row in csv.DictReader(handle)
-        ]
+    ex = load_source(source, root)
     rows = [
-        r
-        for r in rows
-        if not leaves_folder(r[0])
-        and (data / "images" / r[0]).is_file()
-        and (names is None or r[0] in names)
+        (ex.images[i], ex.captions[i] or "")
+        for i in range(len(ex))
+        if ex.images[i] is not None and (names is None or ex.names[i] in names)
     ]
     return random.Random(SEED).sample(rows, min(n, len(rows)))
+
+
+def side_share(probs: dict[str, float], side: int) -> float:
+    """The share of the two sides' probability on `side` (+1 positive, -1 negative)."""
+    share = float(positive_share(np.array([probs[k] for k in LABELS])))
+    return share if side > 0 else 1 - share
 
 
 def without(words: Sequence[str], drop: Sequence[int]) -> str:
@@ -103,13 +103,18 @@ def score_meme(
     images = [greyed(picture, h) for h in [e.heatmap, *blobs, *scattered]]
     captions = [caption] * len(images)
     word_check = len(words) >= MIN_WORDS
+    side = 1 if side_share(e.probs, 1) >= 0.5 else -1
     if word_check:
-        top = sorted(range(len(words)), key=lambda i: -e.words[i][1])[:TOP_WORDS]
+        top = sorted(range(len(words)), key=lambda i: -side * e.words[i][1])[:TOP_WORDS]
         draws = [rng.choice(len(words), TOP_WORDS, replace=False).tolist() for _ in range(DRAWS)]
         captions += [without(words, drop) for drop in [top, *draws]]
         images += [picture] * (1 + DRAWS)
+    answers = predictor.predict_batch(images, captions)
     base = e.probs[e.target]
-    drops = [base - r.probs[e.target] for r in predictor.predict_batch(images, captions)]
+    drops = [base - r.probs[e.target] for r in answers]
+    pictures = len(images) - (1 + DRAWS if word_check else 0)
+    side_base = side_share(e.probs, side)
+    drops[pictures:] = [side_base - side_share(r.probs, side) for r in answers[pictures:]]
     row = {
         "target": e.target,
         "prob": base,
@@ -126,14 +131,19 @@ def score_meme(
 
 
 def faithfulness(
-    predictor: Predictor, data: Path, n: int, names: set[str] | None = None, log: bool = True
+    predictor: Predictor,
+    source: str,
+    data: Path,
+    n: int,
+    names: set[str] | None = None,
+    log: bool = True,
 ) -> list[dict]:
     """`score_meme` on `n` memes of `data` (among `names`, if given)."""
     rng = np.random.default_rng(SEED)
     rows = []
-    for i, (name, caption) in enumerate(read_memes(data, n, names)):
-        picture = load_image(data / "images" / name)
-        rows.append({"image": name, **score_meme(predictor, picture, caption, rng)})
+    for i, (path, caption) in enumerate(read_memes(source, data, n, names)):
+        picture = load_image(path)
+        rows.append({"image": path.name, **score_meme(predictor, picture, caption, rng)})
         if log and (i + 1) % 20 == 0:
             print(f"{i + 1} memes", file=sys.stderr, flush=True)
     return rows
@@ -155,7 +165,11 @@ def speed(predictor: Predictor, picture: Image.Image) -> dict:
 
 
 CHECKS = {  # name: (top-drop key, random-drop key, what is compared)
-    "words": ("word_top_drop", "word_random_drop", "delete the 3 top-scored words / 3 random"),
+    "words": (
+        "word_top_drop",
+        "word_random_drop",
+        "delete the 3 words pushing hardest toward the answer's side / 3 random",
+    ),
     "picture": ("grey_top_drop", "grey_blobs_drop", "grey the hottest 20% / random 20% blobs"),
     "picture, scattered": (
         "grey_top_drop",
@@ -236,7 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="model folder (default: the shipped model)",
     )
     parser.add_argument(
-        "--data", type=Path, required=True, help="Memotion-layout folder: labels.csv + images/"
+        "--data",
+        required=True,
+        metavar="[SOURCE=]DIR",
+        help="memes with captions: metmeme=DIR, or a bare DIR in Memotion's layout",
     )
     parser.add_argument("--n", type=int, default=200, help="memes to draw (default 200)")
     parser.add_argument(
@@ -256,18 +273,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--split {args.split} does not exist")
     if args.threads:
         torch.set_num_threads(args.threads)
+    from train.config import data_specs
+
+    (spec,) = data_specs([args.data])
+    source, data = spec.source, spec.roots[0]
     predictor = Predictor.load(args.model)
     split = args.split or args.model / "split.json"
-    names = set(json.loads(split.read_text())["test"]) if split.is_file() else None
-    if names is not None and not read_memes(args.data, 1, names):
+    names = _test_names(split, source) if split.is_file() else None
+    if names is not None and not read_memes(source, data, 1, names):
         if args.split:
             print(
-                f"python -m benchmarks.explain_faithfulness: no meme of {split} is in {args.data}",
+                f"python -m benchmarks.explain_faithfulness: no meme of {split} is in {data}",
                 file=sys.stderr,
             )
             return 2
         names = None  # other memes than the model was trained on: all of them are unseen
-    rows = faithfulness(predictor, args.data, args.n, names)
+    rows = faithfulness(predictor, source, data, args.n, names)
     try:
         s = summary(rows)
     except ValueError as err:
@@ -276,15 +297,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    timing = speed(predictor, load_image(args.data / "images" / rows[0]["image"]))
+    timing = speed(predictor, load_image(read_memes(source, data, 1, names)[0][0]))
     cold = sum(r["cold_heat_map"] for r in rows)
     print(
-        f"{len(rows)} memes from {args.data}"
+        f"{len(rows)} memes from {data}"
         f"{f' (test part of {split})' if names is not None else ''} (seed {SEED}), model "
-        f"{args.model}: drops of the "
-        f"explained (predicted) level's probability; random deletions averaged over {DRAWS} draws "
-        f"per meme; captions under {MIN_WORDS} words skipped for the word check; {cold} heat maps "
-        "all zero\n"
+        f"{args.model}: drops of the answer side's share (words) and of the predicted level's "
+        f"probability (picture); random deletions averaged over {DRAWS} draws per meme; "
+        f"captions under {MIN_WORDS} words skipped for the word check; {cold} heat maps all "
+        "zero\n"
     )
     print(table(s, timing))
     if args.json:
@@ -292,6 +313,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dumps({"summary": s, "speed": timing, "memes": rows}, indent=1), encoding="utf-8"
         )
     return 0
+
+
+def _test_names(split: Path, source: str) -> set[str] | None:
+    """The test part of `source` in a split.json (one written for Memotion alone by an earlier
+    memesent holds the parts at its top level)."""
+    parts = json.loads(split.read_text())
+    if source in parts:
+        return set(parts[source]["test"])
+    return set(parts["test"]) if "test" in parts else None
 
 
 if __name__ == "__main__":

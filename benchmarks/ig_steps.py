@@ -37,12 +37,12 @@ def word_scores(predictor: Predictor, features, steps: int) -> np.ndarray:
         explain.IG_STEPS = kept
 
 
-def run(data: Path, model: Path, n: int, steps: list[int]) -> dict:
+def run(source: str, data: Path, model: Path, n: int, steps: list[int]) -> dict:
     predictor = Predictor.load(model)
     changes: dict[int, list[float]] = {s: [] for s in steps}
     same_top: dict[int, list[bool]] = {s: [] for s in steps}
-    for name, caption in read_memes(data, n):
-        features = predictor.encode(data / "images" / name, caption)
+    for path, caption in read_memes(source, data, n):
+        features = predictor.encode(path, caption)
         reference = word_scores(predictor, features, REFERENCE)
         if not reference.size:
             continue
@@ -71,17 +71,25 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", type=Path, required=True, help="a folder in Memotion's layout")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="[SOURCE=]DIR",
+        help="memes with captions: metmeme=DIR, or a bare DIR in Memotion's layout",
+    )
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     p.add_argument("--n", type=int, default=80)
     p.add_argument("--steps", type=int, nargs="+", default=[4, 8, 16])
     p.add_argument("--json", type=Path)
     a = p.parse_args(argv)
-    if not (a.data / "labels.csv").is_file():
-        p.error(f"{a.data} has no labels.csv")
+    from train.config import data_specs
+
+    (spec,) = data_specs([a.data])
+    if not (spec.roots[0] / "labels.csv").is_file():
+        p.error(f"{spec.roots[0]} has no labels.csv")
     if a.n < 1 or any(s < 1 for s in a.steps):
         p.error("--n and --steps must be at least 1")
-    r = run(a.data, a.model, a.n, a.steps)
+    r = run(spec.source, spec.roots[0], a.model, a.n, a.steps)
     print(f"{r['memes']} memes with a caption, {r['model']}; reference: {REFERENCE} steps\n")
     print("| steps | largest word-score change: median | p95 | same top word |")
     print("| ---: | ---: | ---: | ---: |")

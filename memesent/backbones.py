@@ -32,12 +32,14 @@ DEFAULT_IMAGE = "efficientnet-lite0"
 class TextSpec:
     """What a text backbone computes (the mean of its last hidden states over the caption's
     tokens, L2-normalised if `normalize`); checkpoints record it so heads never meet other
-    features."""
+    features. `tuning` names the adapters merged into its weights (`memesent.tuning`; empty:
+    the pretrained weights as they ship)."""
 
     name: str
     dim: int
     max_length: int = 128
     normalize: bool = False
+    tuning: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,7 +67,11 @@ TEXT_SPECS: dict[str, TextSpec] = {
     "bert-base-uncased": TextSpec("bert-base-uncased", 768),
 }
 IMAGE_SPECS: dict[str, ImageSpec] = {
-    "efficientnet-lite0": ImageSpec("efficientnet-lite0", 1280, mean=(0.5,) * 3, std=(0.5,) * 3),
+    # 256 px in and no larger: the resolution of the MET-Meme memes and Twitter photos it learns
+    # from, chosen by `python -m train.picture_pipeline` (README: Training)
+    "efficientnet-lite0": ImageSpec(
+        "efficientnet-lite0", 1280, size=256, source_size=256, mean=(0.5,) * 3, std=(0.5,) * 3
+    ),
     "resnet18": ImageSpec("resnet18", 512),
 }
 
@@ -184,8 +190,9 @@ class ImageEncoder(nn.Module):
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """RGB picture -> normalised (3, size, size) tensor.
 
-        The picture is first squeezed to `source_size` square, the resolution of the Memotion
-        memes the heads learn from, so a full-size upload gives the features a training meme would.
+        A picture larger than `source_size` is first squeezed to that square (the resolution of
+        the memes the heads learn from, so a full-size upload gives the features a training meme
+        would; batch scoring does this step in its worker processes), then resized to `size`.
         """
         s = self.spec
         img = squeeze(image.convert("RGB"), s.source_size)

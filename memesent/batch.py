@@ -107,12 +107,17 @@ def result_row(prepared: Prepared, answer: Prediction | None, model: str) -> dic
     """One row of `memesent.results.RESULT_COLUMNS`: the meme's answer, or its error."""
     row = {"image": prepared.job.image, "caption": prepared.caption, "error": prepared.error}
     row["model"] = model
-    if answer is None:
-        row.update({"label": "", "label3": ""})
-        row.update({f"prob_{level}": None for level in LABELS})
-        return row
-    row.update({"label": answer.label, "label3": answer.label3})
-    row.update({f"prob_{level}": answer.probs[level] for level in LABELS})
+    readings = {} if answer is None else answer.readings
+    row.update(
+        {"label": "", "label3": ""}
+        if answer is None
+        else {"label": answer.label, "label3": answer.label3}
+    )
+    for level in LABELS:
+        row[f"prob_{level}"] = None if answer is None else answer.probs[level]
+        for reading in ("text", "image"):
+            dist = readings.get(reading)
+            row[f"{reading}_prob_{level}"] = None if dist is None else dist[level]
     return row
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -17,24 +18,33 @@ from .labels import LABELS
 from .model import MemeHead, ModelConfig
 from .model_files import CONFIG_FILE, DEFAULT_MODEL_DIR, WEIGHTS_FILE, CheckpointError
 
-FORMAT = "memesent-head/2"  # 2: calibration and base rates
+FORMAT = "memesent-head/3"  # 2: calibration and base rates; 3: readings, tuned text encoder
+ADAPTER_PREFIX = "text_adapter."  # keys of the text encoder's adapter weights in the weights file
 
 __all__ = [
     "DEFAULT_MODEL_DIR",
     "CheckpointError",
     "load_checkpoint",
+    "load_model_weights",
     "read_config",
     "save_checkpoint",
 ]
 
 
-def save_checkpoint(head: MemeHead, out_dir: str | Path) -> Path:
-    """Write `head` and its config into `out_dir` (created if needed)."""
+def save_checkpoint(
+    head: MemeHead, out_dir: str | Path, text_adapter: dict[str, torch.Tensor] | None = None
+) -> Path:
+    """Write `head`, its config and the text encoder's adapter weights (when its config names
+    a tuning) into `out_dir` (created if needed)."""
+    if (text_adapter is None) != (head.config.text_tuning is None):
+        raise ValueError("a head of a tuned text encoder is saved with its adapter, and only then")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = {"format": FORMAT, **head.config.to_dict()}
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     state = {k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
+    for k, v in (text_adapter or {}).items():
+        state[ADAPTER_PREFIX + k] = v.detach().contiguous().cpu()
     save_file(state, str(out / WEIGHTS_FILE), metadata={"format": FORMAT})
     return out
 
@@ -53,9 +63,9 @@ def read_config(model_dir: str | Path) -> ModelConfig:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         found = raw.get("format") if isinstance(raw, dict) else None
         hint = (
-            " (written before models carried their calibration and base rates: "
+            " (written before models read memes three ways and tuned their text encoder: "
             "retrain it with python -m train)"
-            if found == "memesent-head/1"
+            if found in ("memesent-head/1", "memesent-head/2")
             else ""
         )
         raise CheckpointError(f"{path} has format {found!r}; this memesent reads {FORMAT!r}{hint}")
@@ -72,6 +82,15 @@ def read_config(model_dir: str | Path) -> ModelConfig:
 
 def load_checkpoint(model_dir: str | Path = DEFAULT_MODEL_DIR) -> MemeHead:
     """Rebuild the head stored in `model_dir`, weights included, in eval mode."""
+    head, _ = load_model_weights(model_dir)
+    return head
+
+
+def load_model_weights(
+    model_dir: str | Path = DEFAULT_MODEL_DIR,
+) -> tuple[MemeHead, dict[str, torch.Tensor] | None]:
+    """The head stored in `model_dir` (eval mode) and its text encoder's adapter weights (None
+    when the text encoder was not tuned)."""
     config = read_config(model_dir)
     weights = Path(model_dir) / WEIGHTS_FILE
     if not weights.is_file():
@@ -80,12 +99,22 @@ def load_checkpoint(model_dir: str | Path = DEFAULT_MODEL_DIR) -> MemeHead:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as err:
         raise CheckpointError(f"{weights} is damaged or not a safetensors file: {err}") from err
+    adapter = {
+        k.removeprefix(ADAPTER_PREFIX): state.pop(k)
+        for k in [k for k in state if k.startswith(ADAPTER_PREFIX)]
+    }
+    if bool(adapter) != (config.text_tuning is not None):
+        raise CheckpointError(
+            f"{weights} does not match its {CONFIG_FILE}: the config "
+            f"{'names' if config.text_tuning else 'names no'} text-encoder tuning, the weights "
+            f"{'hold' if adapter else 'hold no'} adapter"
+        )
     head = MemeHead(config)
     try:
         head.load_state_dict(state)
     except RuntimeError as err:
         raise CheckpointError(f"{weights} does not match its {CONFIG_FILE}: {err}") from err
-    return head.eval()
+    return head.eval(), adapter or None
 
 
 def check_backbones(config: ModelConfig, text: TextSpec, image: ImageSpec) -> None:

@@ -63,7 +63,8 @@ def _fail(image: str, err: object, as_json: bool) -> None:
 
 class StdoutResults:
     """Rows printed as they come: a line per meme (or a JSON object with the probabilities,
-    the base rates and the shift, as `Prediction.to_dict` gives them); errors also on stderr."""
+    the base rates, the shift and the three readings, as `Prediction.to_dict` gives them);
+    errors also on stderr."""
 
     def __init__(self, as_json: bool, base_rates: dict[str, float]) -> None:
         self.as_json, self.base_rates = as_json, base_rates
@@ -80,7 +81,10 @@ class StdoutResults:
                 continue
             probs = {level: row[f"prob_{level}"] for level in LABELS}
             probs3 = dict(zip(LABELS3, collapse(list(probs.values())).tolist(), strict=True))
-            result = Prediction(row["label"], probs, probs3, self.base_rates)
+            readings = {r: _reading(row, r) for r in ("text", "image")}
+            result = Prediction(
+                row["label"], probs, probs3, self.base_rates, {**readings, "both": probs}
+            )
             if self.as_json:
                 print(
                     json.dumps(
@@ -94,6 +98,12 @@ class StdoutResults:
 
     def close(self) -> None:
         pass
+
+
+def _reading(row: dict, reading: str) -> dict[str, float] | None:
+    """A reading's distribution from a results row, None where the meme lacks its modality."""
+    values = {level: row[f"{reading}_prob_{level}"] for level in LABELS}
+    return None if any(v is None for v in values.values()) else values
 
 
 def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -4,14 +4,17 @@
   head, toward the explained level's pre-softmax score (Captum `LayerGradCam`);
 - caption: Integrated Gradients on the text backbone's word embeddings against a [PAD] caption,
   word pieces summed back into the words the user typed (Captum `IntegratedGradients` on the
-  embeddings, fed to the backbone as `inputs_embeds`);
-- modality: exact Shapley values of the two feature vectors, an absent modality being replaced by
-  its training-mean features (Captum `ShapleyValues`).
+  embeddings, fed to the backbone as `inputs_embeds`), of the answer's valence: the log-odds of
+  the positive side against the negative side, so that a word's sign says which way it pushes;
+- modality: exact Shapley values of the caption and the picture in the game whose players are
+  the two modalities and whose value is the explained level's log-probability: the model's own
+  readings of the words alone, the picture alone and both, and the base rates when it knows
+  neither.
 
-All explain one level: the predicted one unless another is asked; word scores and modality shares
-follow its log-probability. They start from a meme's `MemeFeatures` (`Predictor.encode`), so the
-image backbone is not run again: Grad-CAM follows the cached feature map through the head.
-Drawing the heat map over the meme is `memesent.heatmap`'s.
+The heat map and the modality shares explain one level, the predicted one unless another is
+asked. They start from a meme's `MemeFeatures` (`Predictor.encode`), so the image backbone is
+not run again: Grad-CAM follows the cached feature map through the head. Drawing the heat map
+over the meme is `memesent.heatmap`'s.
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients, LayerGradCam, ShapleyValues
+from captum.attr import IntegratedGradients, LayerGradCam
 from PIL import Image
 
 from .heatmap import heat_map, overlay
-from .labels import LABELS
+from .labels import LABELS, VALENCE
 
 if TYPE_CHECKING:
     from .backbones import TextEncoder
@@ -41,19 +44,20 @@ IG_STEPS = 16  # Integrated Gradients steps, all evaluated in one batch
 class Explanation:
     """One meme's explanation.
 
-    `heatmap`: where the picture drove the explained level, in [0, 1], the input's (height, width).
-    `overlay`: that heat map in colour over the meme, the input's size.
-    `words`: the caption's whitespace-separated words in order, each with a score in [-1, 1]
-    (positive: raises the explained level, negative: lowers it; scaled by the largest magnitude).
-    `modality`: the caption's and the picture's shares of the decision, summing to 1; None when
-    neither moves it at all (both Shapley values 0): undetermined, not half and half.
+    `heatmap`: where the picture drove the explained level, in [0, 1], the input's (height, width);
+    None for a meme without a picture. `overlay`: that heat map in colour over the meme.
+    `words`: the caption's whitespace-separated words in order, each with a score in [-1, 1]:
+    positive pushes the answer toward the positive side, negative toward the negative side
+    (scaled by the largest magnitude); empty without a caption.
+    `modality`: the caption's and the picture's shares of the explained level, summing to 1;
+    None when neither moves it at all (both Shapley values 0): undetermined, not half and half.
     `target`: the level explained; `probs`: the predicted probability of each level.
     """
 
     target: str
     probs: dict[str, float]
-    heatmap: np.ndarray
-    overlay: Image.Image
+    heatmap: np.ndarray | None
+    overlay: Image.Image | None
     words: list[tuple[str, float]]
     modality: dict[str, float] | None
 
@@ -71,29 +75,50 @@ def explain(
     if target is not None and target not in LABELS:
         raise ValueError(f"unknown target {target!r}; choose one of: {', '.join(LABELS)}")
     picture, text = features.picture, features.caption
-    spans = _word_spans(text)
-    ids, mask, word_of_token = _tokenize(text_encoder, text, spans)
+    has_text = torch.tensor([features.text is not None])
+    has_image = torch.tensor([features.feature_map is not None])
     # clones: tensors made under inference mode cannot take part in gradients
-    text_vec, feature_map = features.text.clone(), features.feature_map.clone()
+    text_vec = (
+        features.text.clone() if features.text is not None else torch.zeros(1, text_encoder.dim)
+    )
     index = None if target is None else LABELS.index(target)
-    logp, cam = _picture_pass(head, feature_map, text_vec, index)
-    index = int(logp.argmax()) if index is None else index
-    heat = heat_map(cam, (picture.height, picture.width))
-    image_vec = feature_map.mean(dim=(2, 3))
-    token_scores = _token_scores(head, text_encoder, ids, mask, word_of_token, image_vec, index)
-    word_scores = _word_scores(token_scores, word_of_token, len(spans))
+    heat = None
+    if features.feature_map is not None and picture is not None:
+        feature_map = features.feature_map.clone()
+        logp, cam = _picture_pass(head, feature_map, text_vec, has_text, index)
+        index = int(logp.argmax()) if index is None else index
+        heat = heat_map(cam, (picture.height, picture.width))
+        image_vec = feature_map.mean(dim=(2, 3))
+    else:
+        image_vec = torch.zeros(1, head.config.fusion.image_dim)
+        with torch.no_grad():
+            logp = head(text_vec, image_vec, has_text, has_image)[0]
+        index = int(logp.argmax()) if index is None else index
+    spans = _word_spans(text)
+    words: list[tuple[str, float]] = []
+    if features.text is not None:
+        ids, mask, word_of_token = _tokenize(text_encoder, text, spans)
+        token_scores = _token_scores(
+            head, text_encoder, ids, mask, word_of_token, image_vec, has_image
+        )
+        scores = _word_scores(token_scores, word_of_token, len(spans))
+        words = [(text[s:e], score) for (s, e), score in zip(spans, scores, strict=True)]
     return Explanation(
         target=LABELS[index],
         probs={label: float(p) for label, p in zip(LABELS, logp.exp().tolist(), strict=True)},
         heatmap=heat,
-        overlay=overlay(picture, heat),
-        words=[(text[s:e], score) for (s, e), score in zip(spans, word_scores, strict=True)],
-        modality=modality_shares(head, text_vec, image_vec, index),
+        overlay=None if heat is None or picture is None else overlay(picture, heat),
+        words=words,
+        modality=modality_shares(head, text_vec, image_vec, has_text, has_image, index),
     )
 
 
 def _picture_pass(
-    head: MemeHead, feature_map: torch.Tensor, text_vec: torch.Tensor, index: int | None
+    head: MemeHead,
+    feature_map: torch.Tensor,
+    text_vec: torch.Tensor,
+    has_text: torch.Tensor,
+    index: int | None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The log-probabilities and the coarse Grad-CAM map from the image backbone's last feature
     map (Captum `LayerGradCam` on it: the gradient of the level's score with respect to each
@@ -101,18 +126,25 @@ def _picture_pass(
 
     As in the original method, Grad-CAM follows the level's score before the softmax (here
     averaged over the ensemble's members), whose gradient does not vanish when the prediction
-    is confident; the calibration divides every level's score by the same temperature, so it
-    does not change the map. The level is `index`, or the predicted one when `index` is None.
+    is confident. The level is `index`, or the predicted one when `index` is None.
     """
     seen: dict[str, torch.Tensor] = {}
     last_map = torch.nn.Identity()  # where Captum reads the feature map and its gradient
+    has_image = torch.ones(1, dtype=torch.bool)
 
     def level_score(x: torch.Tensor) -> torch.Tensor:
         mapped = last_map(x)
-        members = head.members_logits(text_vec, mapped.mean(dim=(2, 3)))
-        seen["logp"] = head.calibrate(head.combine(members))
+        n = len(x)
+        args = (
+            text_vec.expand(n, -1),
+            mapped.mean(dim=(2, 3)),
+            has_text.expand(n),
+            has_image.expand(n),
+        )
+        members = head.members_logits(*args)
+        seen["logp"] = head.calibrate(head.combine(members), 2)
         logits = torch.stack(members).mean(0)
-        level = seen["logp"].argmax(-1) if index is None else torch.full((len(x),), index)
+        level = seen["logp"].argmax(-1) if index is None else torch.full((n,), index)
         # `0 * mapped.sum()`: a head that ignores the picture gets an all-zero map, not an error
         return logits.gather(1, level.unsqueeze(1)).squeeze(1) + 0 * mapped.sum()
 
@@ -120,27 +152,34 @@ def _picture_pass(
     return seen["logp"].detach()[0], coarse.detach()
 
 
+@torch.no_grad()
 def modality_shares(
-    head: MemeHead, text_vec: torch.Tensor, image_vec: torch.Tensor, index: int
+    head: MemeHead,
+    text_vec: torch.Tensor,
+    image_vec: torch.Tensor,
+    has_text: torch.Tensor,
+    has_image: torch.Tensor,
+    index: int,
 ) -> dict[str, float] | None:
     """Each modality's |Shapley value| for level `index`'s log-probability, normalised to sum to
     1; None when both are 0 (neither modality moves the answer: undetermined).
 
-    The two-player game replaces an absent modality by its training-mean features, so the two
-    values add up to how far this meme's log-probability is from an average meme's.
+    The game's value of a set of modalities is the log-probability the model gives the level
+    reading just those (the words alone, the picture alone, both), and the base rates' when it
+    reads neither; so the two values add up to how far this meme's answer is from a typical
+    meme's. A modality the meme lacks is a player that changes nothing: its share is 0.
     """
-    shapley = ShapleyValues(head)
-    text_attr, image_attr = shapley.attribute(
-        (text_vec, image_vec),
-        baselines=(head.text_mean.unsqueeze(0), head.image_mean.unsqueeze(0)),
-        target=index,
-        feature_mask=(
-            torch.zeros_like(text_vec, dtype=torch.long),
-            torch.ones_like(image_vec, dtype=torch.long),
-        ),
-        perturbations_per_eval=4,
-    )
-    text_part, image_part = abs(float(text_attr[0, 0])), abs(float(image_attr[0, 0]))
+    none = torch.zeros(1, dtype=torch.bool)
+
+    def value(t: torch.Tensor, i: torch.Tensor) -> float:
+        if not (t.any() or i.any()):
+            return float(np.log(max(head.config.base_rates[index], 1e-300)))
+        return float(head(text_vec, image_vec, t, i)[0, index])
+
+    empty, both = value(none, none), value(has_text, has_image)
+    words, picture = value(has_text, none), value(none, has_image)
+    text_part = abs(0.5 * ((words - empty) + (both - picture)))
+    image_part = abs(0.5 * ((picture - empty) + (both - words)))
     total = text_part + image_part
     if total == 0:
         return None
@@ -171,10 +210,10 @@ def _token_scores(
     mask: torch.Tensor,
     word_of_token: list[int],
     image_vec: torch.Tensor,
-    index: int,
+    has_image: torch.Tensor,
 ) -> torch.Tensor:
-    """Integrated Gradients of level `index` per token, word tokens against [PAD] tokens, on the
-    word embeddings (what the text backbone's embedding layer gives for each token id)."""
+    """Integrated Gradients of the answer's valence per token, word tokens against [PAD] tokens,
+    on the word embeddings (what the text backbone's embedding layer gives for each token id)."""
     is_word = torch.tensor(word_of_token) >= 0
     if not is_word.any():
         return torch.zeros(len(word_of_token))
@@ -182,18 +221,22 @@ def _token_scores(
     word_embeddings = text_encoder.embeddings.word_embeddings
     with torch.no_grad():
         inputs, baselines = word_embeddings(ids), word_embeddings(baseline)
+    positive = torch.as_tensor(VALENCE > 0)
+    negative = torch.as_tensor(VALENCE < 0)
 
-    def level_logp(e: torch.Tensor, m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def valence(e: torch.Tensor, m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         text = text_encoder(None, m, inputs_embeds=e)
+        n = len(e)
+        logp = head(text, v, torch.ones(n, dtype=torch.bool), has_image.expand(n))
         # `0 * text.sum()` keeps the caption in the graph for a head that ignores it, whose
         # words then score 0 instead of failing for want of a gradient
-        return head(text, v) + 0 * text.sum()
+        odds = logp[:, positive].logsumexp(-1) - logp[:, negative].logsumexp(-1)
+        return odds + 0 * text.sum()
 
-    attr = IntegratedGradients(level_logp).attribute(
+    attr = IntegratedGradients(valence).attribute(
         inputs,
         baselines=baselines,
         additional_forward_args=(mask, image_vec),
-        target=index,
         n_steps=IG_STEPS,
         internal_batch_size=IG_STEPS,
     )

@@ -4,6 +4,11 @@
 layers. `gated` is the gated multimodal unit (Arevalo et al., 2017) its future work points to:
 each modality is projected to a shared space and a learned, per-dimension gate decides how much
 of each enters the fused vector, so a meme whose picture says nothing can lean on its caption.
+
+Either modality may be missing, example by example (`has_text`, `has_image`: a caption-less
+meme, a sentence, a photo): `gated` then takes the present modality's projection whole (the
+gate is 1 or 0), `concat` leaves the missing pathway's units at 0. This is how the model reads
+a meme's words alone and its picture alone.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+
+Mask = torch.Tensor  # (B,) bool: which examples have the modality
 
 
 @dataclass
@@ -44,12 +51,18 @@ class ConcatFusion(nn.Module):
         self.mix = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(2 * h, h), nn.ReLU())
         self.out = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(h, cfg.num_labels))
 
-    def fuse(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def fuse(
+        self, text: torch.Tensor, image: torch.Tensor, has_text: Mask, has_image: Mask
+    ) -> torch.Tensor:
         """The fused hidden vector, (B, hidden), that the output layer reads."""
-        return self.mix(torch.cat([self.text(text), self.image(image)], dim=-1))
+        t = self.text(text) * has_text.unsqueeze(-1)
+        i = self.image(image) * has_image.unsqueeze(-1)
+        return self.mix(torch.cat([t, i], dim=-1))
 
-    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return self.out(self.fuse(text, image))
+    def forward(
+        self, text: torch.Tensor, image: torch.Tensor, has_text: Mask, has_image: Mask
+    ) -> torch.Tensor:
+        return self.out(self.fuse(text, image, has_text, has_image))
 
 
 class GatedFusion(nn.Module):
@@ -64,13 +77,21 @@ class GatedFusion(nn.Module):
         self.mix = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(h, h), nn.ReLU())
         self.out = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(h, cfg.num_labels))
 
-    def fuse(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def fuse(
+        self, text: torch.Tensor, image: torch.Tensor, has_text: Mask, has_image: Mask
+    ) -> torch.Tensor:
         """The fused hidden vector, (B, hidden), that the output layer reads."""
-        z = self.gate(torch.cat([text, image], dim=-1))
-        return self.mix(z * self.text(text) + (1 - z) * self.image(image))
+        both = (has_text & has_image).unsqueeze(-1)
+        z = torch.where(
+            both, self.gate(torch.cat([text, image], dim=-1)), has_text.unsqueeze(-1).to(text.dtype)
+        )
+        image_part = (1 - z) * self.image(image) * has_image.unsqueeze(-1)
+        return self.mix(z * self.text(text) + image_part)
 
-    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return self.out(self.fuse(text, image))
+    def forward(
+        self, text: torch.Tensor, image: torch.Tensor, has_text: Mask, has_image: Mask
+    ) -> torch.Tensor:
+        return self.out(self.fuse(text, image, has_text, has_image))
 
 
 FUSIONS: dict[str, type[nn.Module]] = {"concat": ConcatFusion, "gated": GatedFusion}

@@ -1,4 +1,10 @@
-"""The trainable part of memesent: standardised features -> fusion ensemble -> calibrated levels."""
+"""The trainable part of memesent: standardised features -> fusion ensemble -> calibrated levels.
+
+A meme is read three ways by the same network (`READINGS`): its words alone, its picture alone
+and both together; a meme that lacks a modality (no caption, no picture) is read by the one it
+has. Each reading has its own calibration, fitted on memes that neither trained the head nor
+chose its epoch.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +15,28 @@ from torch import nn
 
 from .backbones import IMAGE_SPECS, TEXT_SPECS, ImageSpec, TextSpec
 from .fusion import FusionConfig, build_fusion
-from .labels import LABELS
+from .labels import LABELS, VALENCE
+from .tuning import LoraSpec
 
-# How the head's probabilities are calibrated (fitted on memes that neither trained the head nor
-# chose its epoch): `vector` divides the log-probabilities by a temperature and adds a bias per
-# level, so a head that knows nothing falls back to the base rates; `temperature` only divides;
-# `none` leaves them as trained.
-CALIBRATIONS = ("vector", "temperature", "none")
+# How each reading's probabilities are calibrated:
+# - `valence`: of the probability on the two sides of neutral, the positive side's log-odds are
+#   scaled and shifted (Platt scaling); neutral's share and the split within each side stay as
+#   trained. For memes whose labels say the side but never "neutral" (MET-Meme).
+# - `vector`: the log-probabilities are scaled and shifted by a bias per level (a head that
+#   knows nothing falls back to the base rates); `temperature`: only scaled; `none`: as trained.
+CALIBRATIONS = ("valence", "vector", "temperature", "none")
+READINGS = ("text", "image", "both")
 
 
 @dataclass
 class ModelConfig:
     """Everything needed to rebuild a head and to know which backbones it belongs to.
 
-    `base_rates` is each level's share of the memes the model was developed on (what it says
-    about a typical meme); `calibration` names the method whose parameters the weights hold.
+    `base_rates` is what a typical meme gets: the mean answer over the memes the model is
+    calibrated on (`base_rates_of` names them); `calibration` names the method whose
+    parameters the weights hold; `text_tuning` the adapters (`memesent.tuning`) that the text
+    backbone was tuned with, whose weights the checkpoint holds (None: the backbone frozen).
+    `sources` records each training data set with its label mapping and weight.
     """
 
     text: TextSpec = field(default_factory=lambda: TEXT_SPECS["all-MiniLM-L6-v2"])
@@ -33,6 +46,9 @@ class ModelConfig:
     labels: tuple[str, ...] = LABELS
     calibration: str = "none"
     base_rates: tuple[float, ...] = (1 / len(LABELS),) * len(LABELS)
+    base_rates_of: str = ""
+    text_tuning: LoraSpec | None = None
+    sources: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -50,10 +66,14 @@ class ModelConfig:
             "labels": list(self.labels),
             "text_backbone": self.text.to_dict(),
             "image_backbone": self.image.to_dict(),
+            "text_tuning": None if self.text_tuning is None else self.text_tuning.to_dict(),
             "fusion": self.fusion.to_dict(),
             "members": self.members,
+            "readings": list(READINGS),
             "calibration": self.calibration,
             "base_rates": dict(zip(self.labels, self.base_rates, strict=True)),
+            "base_rates_of": self.base_rates_of,
+            "sources": self.sources,
             "training": self.training,
         }
 
@@ -62,6 +82,7 @@ class ModelConfig:
         image = dict(d["image_backbone"])
         image["mean"], image["std"] = tuple(image["mean"]), tuple(image["std"])
         labels = tuple(d["labels"])
+        tuning = d.get("text_tuning")
         return cls(
             text=TextSpec(**d["text_backbone"]),
             image=ImageSpec(**image),
@@ -70,19 +91,28 @@ class ModelConfig:
             labels=labels,
             calibration=d["calibration"],
             base_rates=tuple(d["base_rates"][label] for label in labels),
+            base_rates_of=d.get("base_rates_of", ""),
+            text_tuning=None if tuning is None else LoraSpec.from_dict(tuning),
+            sources=d.get("sources", {}),
             training=d.get("training", {}),
         )
 
 
+def reading_index(has_text: torch.Tensor, has_image: torch.Tensor) -> torch.Tensor:
+    """Per example, the index in `READINGS` of the reading its modalities make: the words
+    alone, the picture alone, or both."""
+    return torch.where(has_text & has_image, 2, torch.where(has_text, 0, 1))
+
+
 class MemeHead(nn.Module):
-    """Fusion head over frozen-backbone features.
+    """Fusion head over backbone features.
 
     Features are standardised with the training set's statistics (kept as buffers, so a checkpoint
     carries them), each ensemble member predicts, the members' probabilities are averaged, and the
-    calibration fitted after training is applied last: log-probabilities times
-    `calibration_scale` (an inverse temperature) plus `calibration_bias` (one per level), then
-    renormalised. `forward` returns calibrated log-probabilities; `members_logits` gives each
-    member's raw logits (training), `combine` the uncalibrated average (fitting the calibration).
+    calibration of the example's reading is applied last. `forward` returns calibrated
+    log-probabilities; `members_logits` gives each member's raw logits (training), `combine` the
+    uncalibrated average (fitting the calibration). `has_text` / `has_image` (B,) bool say which
+    modalities each example has (default: both); a missing one's features are ignored.
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -94,11 +124,13 @@ class MemeHead(nn.Module):
         self.register_buffer("text_std", torch.ones(f.text_dim))
         self.register_buffer("image_mean", torch.zeros(f.image_dim))
         self.register_buffer("image_std", torch.ones(f.image_dim))
-        self.register_buffer("calibration_scale", torch.ones(1))
-        self.register_buffer("calibration_bias", torch.zeros(f.num_labels))
+        n = len(READINGS)
+        self.register_buffer("calibration_scale", torch.ones(n))
+        self.register_buffer("calibration_bias", torch.zeros(n, f.num_labels))
 
     def set_feature_stats(self, text: torch.Tensor, image: torch.Tensor) -> None:
-        """Record the mean and spread of training features, used to standardise inputs."""
+        """Record the mean and spread of training features (of the examples that have each
+        modality), used to standardise inputs."""
         self.text_mean.copy_(text.mean(0))
         self.text_std.copy_(text.std(0).clamp(min=1e-6))
         self.image_mean.copy_(image.mean(0))
@@ -109,21 +141,95 @@ class MemeHead(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         return (text - self.text_mean) / self.text_std, (image - self.image_mean) / self.image_std
 
-    def members_logits(self, text: torch.Tensor, image: torch.Tensor) -> list[torch.Tensor]:
+    def members_logits(
+        self,
+        text: torch.Tensor,
+        image: torch.Tensor,
+        has_text: torch.Tensor | None = None,
+        has_image: torch.Tensor | None = None,
+    ) -> list[torch.Tensor]:
+        has_text, has_image = _masks(text, has_text, has_image)
         t, i = self.standardise(text, image)
-        return [m(t, i) for m in self.members]
+        t = torch.where(has_text.unsqueeze(-1), t, torch.zeros_like(t))
+        i = torch.where(has_image.unsqueeze(-1), i, torch.zeros_like(i))
+        return [m(t, i, has_text, has_image) for m in self.members]
 
-    def forward(self, text: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return self.calibrate(self.combine(self.members_logits(text, image)))
+    def forward(
+        self,
+        text: torch.Tensor,
+        image: torch.Tensor,
+        has_text: torch.Tensor | None = None,
+        has_image: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        has_text, has_image = _masks(text, has_text, has_image)
+        logp = self.combine(self.members_logits(text, image, has_text, has_image))
+        return self.calibrate(logp, reading_index(has_text, has_image))
+
+    def readings(
+        self,
+        text: torch.Tensor,
+        image: torch.Tensor,
+        has_text: torch.Tensor | None = None,
+        has_image: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Calibrated log-probabilities of each reading, {reading: (B, levels)}: the words alone
+        (rows without a caption: NaN), the picture alone (rows without a picture: NaN), and
+        both (for a meme with one modality, the reading of the one it has)."""
+        has_text, has_image = _masks(text, has_text, has_image)
+        no = torch.zeros_like(has_text)
+        out = {
+            "text": self(text, image, has_text, no),
+            "image": self(text, image, no, has_image),
+            "both": self(text, image, has_text, has_image),
+        }
+        out["text"][~has_text] = float("nan")
+        out["image"][~has_image] = float("nan")
+        return out
 
     def combine(self, members_logits: list[torch.Tensor]) -> torch.Tensor:
         """Uncalibrated log-probabilities: the members' probabilities averaged."""
         logp = torch.stack([lg.log_softmax(-1) for lg in members_logits])
         return torch.logsumexp(logp, dim=0) - torch.log(torch.tensor(float(len(logp))))
 
-    def calibrate(self, logp: torch.Tensor) -> torch.Tensor:
-        """Calibrated log-probabilities from `combine`'s output, in float64: a head that knows
-        little gets a scale near 0, and the small differences it leaves between memes would
-        vanish in float32 rounding (explanations follow them)."""
-        scale, bias = self.calibration_scale.double(), self.calibration_bias.double()
-        return (scale * logp.double() + bias).log_softmax(-1)
+    def calibrate(self, logp: torch.Tensor, reading: torch.Tensor | int = 2) -> torch.Tensor:
+        """Calibrated log-probabilities from `combine`'s output, with each row's reading's
+        parameters (an index into `READINGS`), in float64: a head that knows little gets a scale
+        near 0, and the small differences it leaves between memes would vanish in float32
+        rounding (explanations follow them)."""
+        reading = torch.as_tensor(reading).expand(logp.shape[0])
+        scale = self.calibration_scale.double()[reading].unsqueeze(-1)
+        bias = self.calibration_bias.double()[reading]
+        return apply_calibration(self.config.calibration, logp.double(), scale, bias)
+
+
+def apply_calibration(
+    method: str, logp: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
+    """`method`'s calibration of log-probabilities `logp` (n, levels) with its parameters:
+    `scale` (n, 1) and `bias` (n, levels); `valence` uses `bias[:, 0]` as the shift of the
+    positive side's log-odds (see `CALIBRATIONS`)."""
+    if method == "none":
+        return logp.log_softmax(-1)
+    if method != "valence":
+        return (scale * logp + bias).log_softmax(-1)
+    valence = torch.as_tensor(VALENCE, device=logp.device)
+    positive, negative = valence > 0, valence < 0
+    log_pos = logp[:, positive].logsumexp(-1, keepdim=True)
+    log_neg = logp[:, negative].logsumexp(-1, keepdim=True)
+    log_sides = torch.logaddexp(log_pos, log_neg)
+    odds = scale * (log_pos - log_neg) + bias[:, :1]
+    new_pos = log_sides + nn.functional.logsigmoid(odds)
+    new_neg = log_sides + nn.functional.logsigmoid(-odds)
+    out = logp.clone()
+    out[:, positive] = logp[:, positive] - log_pos + new_pos
+    out[:, negative] = logp[:, negative] - log_neg + new_neg
+    return out
+
+
+def _masks(
+    text: torch.Tensor, has_text: torch.Tensor | None, has_image: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    everyone = torch.ones(text.shape[0], dtype=torch.bool, device=text.device)
+    return (everyone if has_text is None else has_text.bool()), (
+        everyone if has_image is None else has_image.bool()
+    )

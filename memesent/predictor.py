@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,25 +19,36 @@ from .backbones import (
     load_text_encoder,
 )
 from .captions import clean_caption
-from .checkpoint import DEFAULT_MODEL_DIR, check_backbones, load_checkpoint
+from .checkpoint import DEFAULT_MODEL_DIR, check_backbones, load_model_weights
 from .encoded import MemeFeatures
 from .images import ImageInput, load_image
 from .labels import LABELS, LABELS3, collapse
-from .model import MemeHead
+from .model import READINGS, MemeHead
+from .tuning import merge_lora
 
 if TYPE_CHECKING:
     from .explain import Explanation
 
+Distribution = dict[str, float]
+
+
+class NothingToScoreError(ValueError):
+    """A meme with neither a picture nor a caption: there is nothing to read."""
+
 
 @dataclass(frozen=True)
 class Prediction:
-    """One meme's sentiment: the most likely level, the calibrated distribution over levels, and
-    the base rates (each level's share of the training memes: what a typical meme gets)."""
+    """One meme's sentiment: the most likely level, the calibrated distribution over levels,
+    the base rates (what a typical meme gets: the mean answer over the memes the model is
+    calibrated on), and the three `readings`: the words alone, the picture alone and both
+    together (`probs`). A reading of a modality the meme lacks is None; a meme with one
+    modality is read by the one it has."""
 
     label: str
-    probs: dict[str, float]
-    probs3: dict[str, float]
-    base_rates: dict[str, float]
+    probs: Distribution
+    probs3: Distribution
+    base_rates: Distribution
+    readings: dict[str, Distribution | None]
 
     @property
     def shift(self) -> float:
@@ -58,11 +69,13 @@ class Prediction:
             "probs3": self.probs3,
             "base_rates": self.base_rates,
             "shift": self.shift,
+            "readings": self.readings,
         }
 
 
 class Predictor:
-    """Scores memes with a trained head on top of its frozen text and image backbones."""
+    """Scores memes with a trained head on top of its text and image backbones (the text
+    backbone with the model's tuned adapters merged in, when it has them)."""
 
     def __init__(
         self, head: MemeHead, text_encoder: TextEncoder, image_encoder: ImageEncoder
@@ -87,73 +100,139 @@ class Predictor:
 
         Naming other backbones than the ones the model was trained on raises `CheckpointError`.
         """
-        head = load_checkpoint(path or DEFAULT_MODEL_DIR)
-        text_name = text_backbone or head.config.text.name
-        image_name = image_backbone or head.config.image.name
+        head, adapter = load_model_weights(path or DEFAULT_MODEL_DIR)
+        config = head.config
+        text_name = text_backbone or config.text.name
+        image_name = image_backbone or config.image.name
         if text_name in TEXT_SPECS and image_name in IMAGE_SPECS:
-            check_backbones(head.config, TEXT_SPECS[text_name], IMAGE_SPECS[image_name])
-        return cls(head, load_text_encoder(text_name), load_image_encoder(image_name))
+            text_spec = replace(TEXT_SPECS[text_name], tuning=config.text.tuning)
+            check_backbones(config, text_spec, IMAGE_SPECS[image_name])
+        text_encoder = load_text_encoder(text_name)
+        if adapter is not None and config.text_tuning is not None:
+            merge_lora(text_encoder, config.text_tuning, adapter)
+        return cls(head, text_encoder, load_image_encoder(image_name))
+
+    @property
+    def base_rates(self) -> Distribution:
+        """What a typical meme gets: the mean answer over the memes the model is calibrated on."""
+        return dict(zip(LABELS, self.head.config.base_rates, strict=True))
 
     @torch.inference_mode()
     def predict_batch(
-        self, images: Sequence[ImageInput], captions: Sequence[str], batch_size: int = 32
+        self,
+        images: Sequence[ImageInput | None],
+        captions: Sequence[str],
+        batch_size: int = 32,
     ) -> list[Prediction]:
         """Score many memes; the same numbers as `predict` on each, computed in batches of
-        `batch_size` (captions of similar length together, pictures decoded a batch at a time)."""
+        `batch_size` (captions of similar length together, pictures decoded a batch at a time).
+        An image may be None (words only) and a caption "" (the picture only), not both."""
         if len(images) != len(captions):
             raise ValueError(f"got {len(images)} images but {len(captions)} captions")
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         texts = [clean_caption(c) for c in captions]
-        with self._lock:
-            text = self.text_encoder.encode(texts, batch_size) if texts else None
+        for i, (image, text) in enumerate(zip(images, texts, strict=True)):
+            if image is None and not text:
+                raise NothingToScoreError(f"meme {i} has neither a picture nor a caption")
+        worded = [i for i, t in enumerate(texts) if t]
+        text = torch.zeros(len(texts), self.text_encoder.dim)
+        if worded:
+            with self._lock:
+                text[worded] = self.text_encoder.encode([texts[i] for i in worded], batch_size)
         out: list[Prediction] = []
         for start in range(0, len(images), batch_size):
-            pics = [load_image(im) for im in images[start : start + batch_size]]
-            with self._lock:
-                logp = self.head(text[start : start + batch_size], self.image_encoder.encode(pics))
-            out.extend(self._prediction(row) for row in logp.exp())
+            part = range(start, min(start + batch_size, len(images)))
+            pictured = [i for i in part if images[i] is not None]
+            image = torch.zeros(len(part), self.image_encoder.dim)
+            if pictured:
+                pics = [load_image(images[i]) for i in pictured]
+                with self._lock:
+                    image[[i - start for i in pictured]] = self.image_encoder.encode(pics)
+            has_text = torch.tensor([bool(texts[i]) for i in part])
+            has_image = torch.tensor([images[i] is not None for i in part])
+            out += self._score(text[start : part.stop], image, has_text, has_image)
         return out
 
-    @property
-    def base_rates(self) -> dict[str, float]:
-        """Each level's share of the memes the model was trained on: a typical meme's answer."""
-        return dict(zip(LABELS, self.head.config.base_rates, strict=True))
+    def _score(
+        self,
+        text: torch.Tensor,
+        image: torch.Tensor,
+        has_text: torch.Tensor,
+        has_image: torch.Tensor,
+    ) -> list[Prediction]:
+        with self._lock:
+            readings = self.head.readings(text, image, has_text, has_image)
+        probs = {r: logp.exp() for r, logp in readings.items()}
+        return [self._prediction({r: probs[r][row] for r in READINGS}) for row in range(len(text))]
 
-    def _prediction(self, probs: torch.Tensor) -> Prediction:
-        p = {label: float(v) for label, v in zip(LABELS, probs.tolist(), strict=True)}
-        p3 = dict(zip(LABELS3, collapse(probs.numpy()).tolist(), strict=True))
+    def _prediction(self, readings: dict[str, torch.Tensor]) -> Prediction:
+        def dist(p: torch.Tensor) -> Distribution | None:
+            if torch.isnan(p).any():
+                return None
+            return {label: float(v) for label, v in zip(LABELS, p.tolist(), strict=True)}
+
+        both = readings["both"]
+        p = dist(both)
+        assert p is not None
+        p3 = dict(zip(LABELS3, collapse(both.numpy()).tolist(), strict=True))
         return Prediction(
-            label=max(LABELS, key=p.__getitem__), probs=p, probs3=p3, base_rates=self.base_rates
+            label=max(LABELS, key=p.__getitem__),
+            probs=p,
+            probs3=p3,
+            base_rates=self.base_rates,
+            readings={r: dist(readings[r]) for r in READINGS},
         )
 
-    def predict(self, image: ImageInput, caption: str = "") -> Prediction:
-        """Score one meme: `image` is a PIL image, a path or bytes; `caption` may be empty."""
+    def predict(self, image: ImageInput | None, caption: str = "") -> Prediction:
+        """Score one meme: `image` is a PIL image, a path, bytes or None (the words alone);
+        `caption` may be empty (the picture alone), not both."""
         return self.predict_batch([image], [caption])[0]
 
     @torch.inference_mode()
-    def encode(self, image: ImageInput, caption: str = "") -> MemeFeatures:
+    def encode(self, image: ImageInput | None, caption: str = "") -> MemeFeatures:
         """One meme through both backbones, once: what `predict_features` and
         `explain_features` take (the app scores and explains a meme from one pass)."""
-        picture, text = load_image(image), clean_caption(caption)
+        text = clean_caption(caption)
+        if image is None and not text:
+            raise NothingToScoreError("a meme needs a picture or a caption")
+        picture = None if image is None else load_image(image)
         with self._lock:
-            pixels = self.image_encoder.preprocess(picture).unsqueeze(0)
+            feature_map = None
+            if picture is not None:
+                pixels = self.image_encoder.preprocess(picture).unsqueeze(0)
+                feature_map = self.image_encoder.feature_map(pixels)
             return MemeFeatures(
                 picture=picture,
                 caption=text,
-                text=self.text_encoder.encode([text]),
-                feature_map=self.image_encoder.feature_map(pixels),
+                text=self.text_encoder.encode([text]) if text else None,
+                feature_map=feature_map,
             )
+
+    @torch.inference_mode()
+    def recaption(self, features: MemeFeatures, caption: str) -> MemeFeatures:
+        """The same meme with another caption: only the words go through the text backbone
+        (the picture's features are kept), which is what a live update while typing needs."""
+        text = clean_caption(caption)
+        if features.picture is None and not text:
+            raise NothingToScoreError("a meme needs a picture or a caption")
+        with self._lock:
+            vector = self.text_encoder.encode([text]) if text else None
+        return replace(features, caption=text, text=vector)
 
     @torch.inference_mode()
     def predict_features(self, features: MemeFeatures) -> Prediction:
         """`predict`'s answer from a meme's `encode`d features."""
-        with self._lock:
-            logp = self.head(features.text, features.image)
-        return self._prediction(logp.exp()[0])
+        text, image = features.text, features.image
+        return self._score(
+            torch.zeros(1, self.text_encoder.dim) if text is None else text,
+            torch.zeros(1, self.image_encoder.dim) if image is None else image,
+            torch.tensor([text is not None]),
+            torch.tensor([image is not None]),
+        )[0]
 
     def explain(
-        self, image: ImageInput, caption: str = "", target: str | None = None
+        self, image: ImageInput | None, caption: str = "", target: str | None = None
     ) -> Explanation:
         """Why the model answers as it does: picture heat map, word scores, modality shares.
 

@@ -1,8 +1,12 @@
 """How far to trust a model, in plain words derived from its own held-out measurements.
 
-Every sentence here is computed from a model folder's `metrics.json` (the test part written by
-`python -m train`) or from one prediction, never typed in for a particular model: another
-model gets its own words.
+Every sentence here is computed from a model folder's `metrics.json` (the test part of the memes
+it is calibrated on, written by `python -m train`) or from one prediction, never typed in for a
+particular model: another model gets its own words. Memes labelled with five levels (Memotion's
+layout) are judged by how well the model tells negative, neutral and positive memes apart
+(`HeldOutQuality`); memes labelled with an emotion (MET-Meme) by how well it tells positive
+from negative ones and how true its valence is (`ValenceQuality`). `load_quality` picks the one
+a model folder's measurements call for.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .labels import LABELS3
+import numpy as np
+
+from .labels import LABELS, LABELS3, positive_share
 
 METRICS_FILE = "metrics.json"
 CHANCE = 0.5  # AUROC of answers that carry no information
@@ -52,12 +58,10 @@ class HeldOutQuality:
         )
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> HeldOutQuality | None:
-        """The quality recorded in `model_dir`, or None when it has no usable `metrics.json`."""
-        try:
-            return cls.from_metrics(json.loads((Path(model_dir) / METRICS_FILE).read_text()))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+    def load(cls, model_dir: str | Path) -> HeldOutQuality | ValenceQuality | None:
+        """The quality recorded in `model_dir`, or None when it has no usable `metrics.json`
+        (`load_quality`)."""
+        return load_quality(model_dir)
 
     def above_chance(self) -> list[str]:
         """The classes whose AUROC interval lies wholly above chance."""
@@ -137,6 +141,123 @@ class HeldOutQuality:
         )
 
 
+def _interval(ci: list[float] | None) -> str:
+    return f", 95 % interval {ci[0]:.2f}–{ci[1]:.2f}" if ci else ""
+
+
+@dataclass(frozen=True)
+class ValenceQuality:
+    """Held-out measurements of memes labelled with an emotion (MET-Meme's): how well the
+    answers' valence separates positive from negative memes and how true it is."""
+
+    source: str
+    n: int
+    auroc: float | None
+    auroc_ci: list[float] | None
+    valence_ece: float
+    mean_positive_share: float
+    positive_rate: float
+    log_loss_5: float
+    log_loss_base_5: float
+    n_neutral_allowed: int
+
+    @classmethod
+    def from_metrics(cls, metrics: dict) -> ValenceQuality:
+        """From a `metrics.json` dict; `KeyError`/`TypeError`/`ValueError` if it lacks a key."""
+        t = metrics["test"]
+        return cls(
+            source=str(metrics.get("calibrated_on", "")),
+            n=int(t["n"]),
+            auroc=t["auroc_valence"],
+            auroc_ci=t.get("ci", {}).get("auroc_valence"),
+            valence_ece=float(t["valence_ece"]),
+            mean_positive_share=float(t["mean_positive_share"]),
+            positive_rate=float(t["positive_rate"]),
+            log_loss_5=float(t["log_loss_5"]),
+            log_loss_base_5=float(t["log_loss_base_5"]),
+            n_neutral_allowed=int(t["n_neutral_allowed"]),
+        )
+
+    @property
+    def above_chance(self) -> bool:
+        return self.auroc_ci is not None and self.auroc_ci[0] > CHANCE
+
+    @property
+    def calibrated(self) -> bool:
+        return self.valence_ece <= CALIBRATED_ECE
+
+    def separation(self) -> str:
+        """How well the answers tell positive-emotion memes from negative-emotion ones."""
+        seen = f"On {self.n:,} {self.source} memes it never saw in training, this model"
+        if self.auroc is None:
+            return f"{seen} could not be measured: they were all on one side."
+        if not self.above_chance:
+            return (
+                f"{seen} told memes with positive emotions from memes with negative ones no "
+                f"better than chance (AUROC {self.auroc:.2f}{_interval(self.auroc_ci)}; 0.5 is "
+                "chance)."
+            )
+        word = next(w for bound, w in SEPARATION_WORDS if self.auroc >= bound)
+        return (
+            f"{seen} told memes with positive emotions (happiness, love) from memes with "
+            f"negative ones {word} (AUROC {self.auroc:.2f}{_interval(self.auroc_ci)}; 0.5 is "
+            "chance, 1 perfect)."
+        )
+
+    def calibration(self) -> str:
+        """Whether the share it puts on the positive side matches how often memes are."""
+        state = "calibrated" if self.calibrated else "not calibrated"
+        return (
+            f"Its valence is {state}: of the probability on the two sides of neutral it put "
+            f"{self.mean_positive_share:.0%} on the positive side on average, and "
+            f"{self.positive_rate:.0%} of those memes were positive (valence calibration error "
+            f"{self.valence_ece:.1%})."
+        )
+
+    def against_base_rates(self) -> str:
+        """Whether its five levels beat a typical meme's answer as forecasts."""
+        gap = self.log_loss_5 - self.log_loss_base_5
+        verdict = (
+            "better than" if gap < -0.01 else "about as good as" if gap <= 0.01 else "worse than"
+        )
+        return (
+            f"As forecasts its five levels are {verdict} a typical meme's answer for every meme "
+            f"(log-loss {self.log_loss_5:.3f} against {self.log_loss_base_5:.3f})."
+        )
+
+    def advice(self) -> str:
+        """The one-line reading a person should take away."""
+        neutral = (
+            " None of these memes was labelled neutral, so its neutral share was learnt from "
+            "sentences and tweets, not measured on memes."
+            if self.n_neutral_allowed == 0
+            else ""
+        )
+        if not self.above_chance:
+            return f"Read its answer as what a typical meme gets.{neutral}"
+        lead = "Read its answer as a hint" if self.calibrated else "Read its side as a ranking hint"
+        return f"{lead}, not a verdict: memes are often ironic.{neutral}"
+
+    def trust_sentence(self) -> str:
+        """All of the above, as one paragraph for a page or a model card."""
+        return " ".join(
+            (self.separation(), self.calibration(), self.against_base_rates(), self.advice())
+        )
+
+
+def load_quality(model_dir: str | Path) -> HeldOutQuality | ValenceQuality | None:
+    """The held-out quality recorded in `model_dir`: `ValenceQuality` when its test memes were
+    measured by valence, `HeldOutQuality` when by levels; None without a usable
+    `metrics.json`."""
+    try:
+        metrics = json.loads((Path(model_dir) / METRICS_FILE).read_text())
+        if "auroc_valence" in metrics["test"]:
+            return ValenceQuality.from_metrics(metrics)
+        return HeldOutQuality.from_metrics(metrics)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def shift_sentence(shift: float) -> str:
     """How much one answer depends on the meme, from `Prediction.shift` (total variation
     distance from a typical meme's answer), worded for the explanations shown with it."""
@@ -153,3 +274,55 @@ def shift_sentence(shift: float) -> str:
     if shift < LARGE_SHIFT:
         return f"{moved}: the heat map and word scores explain a modest effect."
     return f"{moved}: the heat map and word scores explain a large effect."
+
+
+@dataclass(frozen=True)
+class ReadingMargins:
+    """How far the words' and the picture's readings must lean from a typical meme's valence
+    to count as clearly positive or negative: each reading's margin is the distance that only
+    the most decided quarter (the `quantile` recorded) of the held-out memes' readings reached,
+    measured at training (`metrics.json`, `reading_margins`)."""
+
+    base_positive_share: float
+    text: float
+    image: float
+    quantile: float
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> ReadingMargins | None:
+        """The margins in a model folder's `metrics.json`, or None when it has none."""
+        try:
+            metrics = json.loads((Path(model_dir) / METRICS_FILE).read_text())
+            m = metrics["sources"][metrics["calibrated_on"]]["reading_margins"]
+            return cls(
+                float(m["base_positive_share"]),
+                float(m["text"]),
+                float(m["image"]),
+                float(m["quantile"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def side(self, reading: str, probs: dict[str, float] | None) -> int:
+        """+1 when a reading clearly leans positive, -1 negative, 0 neither (or no reading)."""
+        if probs is None:
+            return 0
+        share = float(positive_share(np.array([probs[k] for k in LABELS])))
+        lean = share - self.base_positive_share
+        margin = getattr(self, reading)
+        return 1 if lean > margin else -1 if lean < -margin else 0
+
+    def disagreement(self, readings: dict[str, dict[str, float] | None]) -> str | None:
+        """One plain line when the words and the picture clearly point opposite ways (where a
+        meme's irony usually lives), else None."""
+        words, picture = (
+            self.side("text", readings.get("text")),
+            self.side("image", readings.get("image")),
+        )
+        if words * picture != -1:
+            return None
+        name = {1: "positive", -1: "negative"}
+        return (
+            f"The words read {name[words]} and the picture reads {name[picture]}: they "
+            "disagree, which is where a meme's irony usually lives."
+        )

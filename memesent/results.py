@@ -28,6 +28,7 @@ RESULT_COLUMNS = (
     "label",
     "label3",
     *(f"prob_{level}" for level in LABELS),
+    *(f"{reading}_prob_{level}" for reading in ("text", "image") for level in LABELS),
     "error",
     "model",
 )
@@ -210,7 +211,7 @@ class ParquetResults:
 
         self.path.mkdir(parents=True, exist_ok=True)
         fields = [
-            pa.field(c, pa.float64() if c.startswith("prob_") else pa.string())
+            pa.field(c, pa.float64() if "prob_" in c else pa.string())
             for c in RESULT_COLUMNS
         ]
         table = pa.Table.from_pylist(self._buffer, schema=pa.schema(fields))

@@ -37,34 +37,16 @@ def image_encoder():
 
 
 @pytest.fixture(scope="session")
-def predictor(text_encoder, image_encoder):
+def predictor():
+    """The shipped model, as `Predictor.load()` gives it (its tuned text encoder merged in)."""
     from memesent import Predictor
-    from memesent.checkpoint import load_checkpoint
 
-    return Predictor(load_checkpoint(), text_encoder, image_encoder)
+    return Predictor.load()
 
 
 @pytest.fixture(scope="session")
-def raw_predictor(text_encoder, image_encoder):
-    """The shipped network without its calibration: the shipped model's calibration all but
-    flattens its answers to the base rates, so tests of what flows through the network (a
-    caption, a picture's frame) use the network's own probabilities."""
-    from memesent import Predictor
-    from memesent.checkpoint import load_checkpoint
+def shipped_model() -> Path:
+    """The shipped model's folder."""
+    from memesent.model_files import DEFAULT_MODEL_DIR
 
-    head = load_checkpoint()
-    head.calibration_scale.fill_(1.0)
-    head.calibration_bias.zero_()
-    return Predictor(head, text_encoder, image_encoder)
-
-
-@pytest.fixture(scope="session")
-def raw_model(tmp_path_factory) -> Path:
-    """The shipped network saved without its calibration, as a model folder whose answers move
-    with the meme (the shipped calibration all but flattens them to the base rates)."""
-    from memesent.checkpoint import load_checkpoint, save_checkpoint
-
-    head = load_checkpoint()
-    head.calibration_scale.fill_(1.0)
-    head.calibration_bias.zero_()
-    return save_checkpoint(head, tmp_path_factory.mktemp("raw-model"))
+    return Path(DEFAULT_MODEL_DIR)

@@ -94,8 +94,12 @@ def assert_close(got: dict[str, float], want: dict[str, float], tol: float) -> N
 
 
 def predict(client: Client, image: Path, caption: str) -> tuple[dict, dict]:
-    levels, summary, typical = client.predict(handle_file(str(image)), caption, api_name="/predict")
+    levels, summary, typical, readings = client.predict(
+        handle_file(str(image)), caption, api_name="/predict"
+    )
     assert confidences(typical) == pytest.approx(BASE_RATES, abs=1e-4)
+    assert set(readings) == {"text", "image", "both"}
+    assert readings["both"] == pytest.approx(confidences(levels), abs=1e-4)
     return confidences(levels), confidences(summary)
 
 
@@ -111,7 +115,7 @@ def assert_serving(client: Client) -> None:
 
 def test_named_endpoints(client: Client) -> None:
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/ocr", "/analyze", "/predict", "/explain"}
+    assert set(endpoints) == {"/ocr", "/analyze", "/rescore", "/predict", "/explain"}
     for name, info in endpoints.items():
         assert info["parameters"][0]["parameter_name"] == "image", name
 
@@ -132,23 +136,42 @@ def test_predict_matches_the_library(client: Client, memes: service.MemeService)
         assert_close(summary, want.summary, PROB_TOL)
 
 
-def test_analyze_gives_both_answers_in_one_call(client: Client, memes: service.MemeService) -> None:
-    levels, summary, typical, note, overlay, words, shares = client.predict(
+def test_predict_gives_the_three_readings(client: Client, memes: service.MemeService) -> None:
+    *_, readings = client.predict(handle_file(str(ROCKET)), ROCKET_CAPTION, api_name="/predict")
+    want = memes.predict(str(ROCKET), ROCKET_CAPTION).readings
+    for reading in ("text", "image", "both"):
+        assert_close(readings[reading], want[reading], PROB_TOL)
+    *_, words_only = client.predict(None, ROCKET_CAPTION, api_name="/predict")
+    assert words_only["image"] is None
+    assert_close(words_only["text"], want["text"], PROB_TOL)
+
+
+def test_analyze_gives_the_answer_the_explanation_and_the_card(
+    client: Client, memes: service.MemeService
+) -> None:
+    answer, readings, note, overlay, words, shares, card = client.predict(
         handle_file(str(ROCKET)), ROCKET_CAPTION, api_name="/analyze"
     )
     want = memes.predict(str(ROCKET), ROCKET_CAPTION)
-    assert_close(confidences(levels), want.levels, PROB_TOL)
-    assert_close(confidences(summary), want.summary, PROB_TOL)
-    assert confidences(typical) == pytest.approx(BASE_RATES, abs=1e-4)
+    assert answer == want.answer_html and readings == want.readings_html
     assert note == want.shift_note
     explained = memes.explain(str(ROCKET), ROCKET_CAPTION)
-    assert [w["token"] for w in words] == ROCKET_CAPTION.split()
-    assert [w["class_or_confidence"] for w in words] == pytest.approx(
-        [s for _, s in explained.words], abs=SCORE_TOL
-    )
+    assert words == explained.words_html
     assert_close(confidences(shares), explained.modality, SCORE_TOL)
     with Image.open(overlay) as picture:
         assert picture.size == explained.overlay.size
+    with Image.open(card) as png:
+        assert png.format == "PNG" and png.size == (1200, 675)
+
+
+def test_rescore_follows_the_caption(client: Client, memes: service.MemeService) -> None:
+    meme = handle_file(str(ROCKET))
+    for caption in ("best day of my life, i love it", "worst day of my life, i hate it"):
+        answer, readings, note, *stale = client.predict(meme, caption, api_name="/rescore")
+        want = memes.predict(str(ROCKET), caption)
+        assert answer == want.answer_html and readings == want.readings_html
+        assert note == want.shift_note
+        assert "Press Analyze" in stale[1]  # the explanation waits for Analyze
 
 
 def test_explain_matches_the_library(client: Client, memes: service.MemeService) -> None:
@@ -204,9 +227,9 @@ def test_unusual_modes_are_read(
     assert_close(summary, want.summary, PROB_TOL)
 
 
-def test_no_picture(client: Client) -> None:
+def test_no_picture_and_no_caption(client: Client) -> None:
     with pytest.raises(AppError, match="Add a meme first"):
-        client.predict(None, "a caption", api_name="/predict")
+        client.predict(None, "  ", api_name="/predict")
     assert_serving(client)
 
 
@@ -297,31 +320,40 @@ def test_large_pictures_are_scaled_down() -> None:
     assert picture.size == (inputs.OCR_SIDE, inputs.OCR_SIDE // 2)
 
 
-def test_one_backbone_pass_per_analysis(predictor, monkeypatch, tmp_path: Path) -> None:
-    """Predict, then explain, the same meme: the image backbone runs once, and the answers are
-    the library's own; the cache keeps at most `cache_size` memes."""
+def test_one_backbone_pass_per_picture(predictor, monkeypatch, tmp_path: Path) -> None:
+    """Predict, explain and re-caption the same picture: the image backbone runs once, every
+    caption only goes through the text backbone, and the answers are the library's own; the
+    cache keeps at most `cache_size` pictures."""
     memes = service.MemeService(predictor, cache_size=3)
-    passes = []
-    real = predictor.image_encoder.feature_map
+    passes, words = [], []
+    real_map, real_text = predictor.image_encoder.feature_map, predictor.text_encoder.encode
     monkeypatch.setattr(
-        predictor.image_encoder, "feature_map", lambda x: passes.append(1) or real(x)
+        predictor.image_encoder, "feature_map", lambda x: passes.append(1) or real_map(x)
+    )
+    monkeypatch.setattr(
+        predictor.text_encoder, "encode", lambda *a, **k: words.append(1) or real_text(*a, **k)
     )
     view = memes.predict(str(ROCKET), ROCKET_CAPTION)
     explained = memes.explain(str(ROCKET), ROCKET_CAPTION)
-    assert len(passes) == 1
+    assert len(passes) == 1 and len(words) == 1
     picture = inputs.open_meme(str(ROCKET))
-    assert view.levels == pytest.approx(predictor.predict(picture, ROCKET_CAPTION).probs, abs=1e-6)
-    want = predictor.explain(picture, ROCKET_CAPTION)
-    assert [s for _, s in explained.words] == pytest.approx([s for _, s in want.words], abs=1e-4)
+    want = predictor.predict(picture, ROCKET_CAPTION)
+    assert view.levels == pytest.approx(want.probs, abs=1e-6)
+    assert view.readings["image"] == pytest.approx(want.readings["image"], abs=1e-6)
+    want_words = predictor.explain(picture, ROCKET_CAPTION).words
+    assert [s for _, s in explained.words] == pytest.approx([s for _, s in want_words], abs=1e-4)
     assert explained.overlay.size == picture.size and max(picture.size) <= inputs.ANALYSIS_SIDE
-    before = len(passes)
-    memes.predict(str(ROCKET), "another caption")  # another key: another pass
-    assert len(passes) == before + 1
+    before = len(passes), len(words)
+    for caption in ("another caption", "and one more", ""):  # typing: words only
+        typed = memes.predict(str(ROCKET), caption)
+        expected = predictor.predict(picture, caption)
+        assert typed.levels == pytest.approx(expected.probs, abs=1e-6)
+    assert len(passes) == before[0] + 3  # only `predictor.predict` above ran the picture again
     for i in range(4):
         copy = tmp_path / f"meme{i}.png"
         Image.open(ROCKET).rotate(i + 1).save(copy)
         memes.predict(str(copy), ROCKET_CAPTION)
-    assert len(memes._cache) == 3
+    assert len(memes._pictures) == 3
 
 
 def test_model_summary_is_worded_from_the_models_own_metrics(tmp_path: Path) -> None:
@@ -330,16 +362,18 @@ def test_model_summary_is_worded_from_the_models_own_metrics(tmp_path: Path) -> 
     (tmp_path / "metrics.json").write_text(json.dumps(shipped))
     summary = wording.model_summary(tmp_path)
     test = shipped["test"]
-    assert f"On {test['n']:,} memes it never saw" in summary
-    assert f"log-loss {test['log_loss_3']:.3f} against {test['log_loss_base_3']:.3f}" in summary
-    assert f"{shipped['data']['memes']:,} labelled memes" in summary and "#model-card" in summary
+    assert f"On {test['n']:,} {shipped['calibrated_on']} memes it never saw" in summary
+    assert f"AUROC {test['auroc_valence']:.2f}" in summary
+    assert f"log-loss {test['log_loss_5']:.3f} against {test['log_loss_base_5']:.3f}" in summary
+    examples = sum(d["examples"] for d in shipped["data"].values())
+    assert f"{examples:,} labelled examples" in summary and "#model-card" in summary
 
     better = json.loads(json.dumps(shipped))
-    better["test"]["auroc_3"]["negative"] = 0.83
-    better["test"]["ci"]["auroc_3_negative"] = [0.78, 0.88]
+    better["test"]["auroc_valence"] = 0.93
+    better["test"]["ci"]["auroc_valence"] = [0.9, 0.95]
     (tmp_path / "metrics.json").write_text(json.dumps(better))
     changed = wording.model_summary(tmp_path)
-    assert "negative memes well (AUROC 0.83, 95 % interval 0.78–0.88)" in changed
+    assert "well (AUROC 0.93, 95 % interval 0.90–0.95" in changed
     assert changed != summary
 
 

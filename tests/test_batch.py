@@ -69,9 +69,11 @@ def _manifest(folder: Path, rows: list[list[str]], header=("image", "caption")) 
     return path
 
 
-def test_folders_are_walked_and_pictures_kept_by_content(memes, tmp_path, raw_model, raw_predictor):
+def test_folders_are_walked_and_pictures_kept_by_content(memes, tmp_path, shipped_model, predictor):
     out = tmp_path / "results.csv"
-    proc = run(str(memes), "--caption", "top text", "--out", str(out), "--model", str(raw_model))
+    proc = run(
+        str(memes), "--caption", "top text", "--out", str(out), "--model", str(shipped_model)
+    )
     assert proc.returncode == 0, proc.stderr
     rows = read_csv(out)
     found = sorted(Path(r["image"]).name for r in rows)
@@ -80,15 +82,18 @@ def test_folders_are_walked_and_pictures_kept_by_content(memes, tmp_path, raw_mo
     )
     assert list(rows[0]) == list(RESULT_COLUMNS)
     for row in rows:
-        want = raw_predictor.predict(row["image"], "top text")
+        want = predictor.predict(row["image"], "top text")
         assert row["label"] == want.label and row["caption"] == "top text" and row["error"] == ""
         assert row["label3"] == want.label3
         assert float(row["prob_neutral"]) == pytest.approx(want.probs["neutral"], abs=1e-6)
+        for reading in ("text", "image"):
+            got = float(row[f"{reading}_prob_positive"])
+            assert got == pytest.approx(want.readings[reading]["positive"], abs=1e-6)
     # a normal run says one line: no progress bar off a terminal, no third-party output
     assert proc.stderr.strip().splitlines() == [f"memesent: scored 5 memes into {out}"]
 
 
-def test_manifest_captions_and_bad_rows(memes, tmp_path, raw_model, raw_predictor):
+def test_manifest_captions_and_bad_rows(memes, tmp_path, shipped_model, predictor):
     folder = tmp_path / "collection"
     (folder / "pics").mkdir(parents=True)
     for name in NAMES[:2]:
@@ -106,18 +111,19 @@ def test_manifest_captions_and_bad_rows(memes, tmp_path, raw_model, raw_predicto
         ],
     )
     out = tmp_path / "results.jsonl"
-    proc = run("--manifest", str(manifest), "--out", str(out), "--model", str(raw_model))
+    proc = run("--manifest", str(manifest), "--out", str(out), "--model", str(shipped_model))
     assert proc.returncode == 1, proc.stderr  # some memes could not be scored
     assert "scored 2 memes" in proc.stderr and "3 could not be scored" in proc.stderr
     rows = {r["image"]: r for r in map(json.loads, out.read_text().splitlines())}
     for name, caption in (("chelsea", "the sunny spot"), ("coffee", "monday again")):
         row = rows[f"pics/{name}.png"]
-        want = raw_predictor.predict(folder / "pics" / f"{name}.png", caption)
+        want = predictor.predict(folder / "pics" / f"{name}.png", caption)
         assert row["caption"] == caption and row["prob_positive"] == pytest.approx(
             want.probs["positive"], abs=1e-6
         )
     assert rows["pics/missing.png"]["error"] == "picture missing"
     assert rows["pics/missing.png"]["prob_positive"] is None
+    assert rows["pics/missing.png"]["text_prob_positive"] is None
     for key in ("../secret.png", str(outside)):
         assert rows[key]["error"] == "refused: the path leaves the manifest's folder"
 
@@ -197,11 +203,11 @@ def test_a_rerun_completes_a_stopped_run_without_duplicates(memes, tmp_path, suf
     assert done.stdout.strip() == "torch imported: False"
 
 
-def test_results_of_another_model_are_never_mixed(memes, tmp_path, raw_model):
+def test_results_of_another_model_are_never_mixed(memes, tmp_path, shipped_model):
     out = tmp_path / "results.csv"
     assert run(str(memes), "--out", str(out)).returncode == 0
     before = out.read_text()
-    proc = run(str(memes), "--out", str(out), "--model", str(raw_model))
+    proc = run(str(memes), "--out", str(out), "--model", str(shipped_model))
     assert proc.returncode == 2
     assert (
         "holds answers of another model" in proc.stderr and "write to another file" in proc.stderr
@@ -225,7 +231,7 @@ def test_decompression_bombs_and_broken_files_get_their_row(tmp_path, memes):
     assert rows["coffee.png"]["error"] == "" and rows["coffee.png"]["label"] in LABELS
 
 
-def test_workers_and_batches_do_not_change_the_answers(memes, tmp_path, raw_model):
+def test_workers_and_batches_do_not_change_the_answers(memes, tmp_path, shipped_model):
     outs = []
     for workers, batch in (("0", "32"), ("2", "2")):
         out = tmp_path / f"w{workers}.csv"
@@ -234,7 +240,7 @@ def test_workers_and_batches_do_not_change_the_answers(memes, tmp_path, raw_mode
             "--out",
             str(out),
             "--model",
-            str(raw_model),
+            str(shipped_model),
             "--workers",
             workers,
             "--batch-size",
@@ -294,7 +300,7 @@ def test_ray_missing_is_one_line(memes, monkeypatch, capsys, tmp_path):
 @pytest.mark.skipif(
     importlib.util.find_spec("ray") is None, reason="Ray is not installed (requirements-ray.txt)"
 )
-def test_ray_engine_gives_the_local_answers(memes, tmp_path, raw_model):
+def test_ray_engine_gives_the_local_answers(memes, tmp_path, shipped_model):
     outs = {}
     for engine in ("ray", "local"):
         out = tmp_path / f"{engine}.csv"
@@ -309,7 +315,7 @@ def test_ray_engine_gives_the_local_answers(memes, tmp_path, raw_model):
             "--workers",
             "2",
             "--model",
-            str(raw_model),
+            str(shipped_model),
             timeout=600,
         )
         assert proc.returncode == 0, proc.stderr

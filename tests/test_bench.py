@@ -49,7 +49,7 @@ def test_speed_benchmark_small_run(tmp_path):
 
 
 def test_explain_benchmark_small_run(tmp_path, capsys):
-    from test_train import make_memes
+    from datasets import make_memes
 
     from benchmarks.explain_faithfulness import MIN_WORDS, main, read_memes
 
@@ -60,11 +60,11 @@ def test_explain_benchmark_small_run(tmp_path, capsys):
     out = tmp_path / "explain.json"
     assert main(["--data", str(data), "--n", "4", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    drawn = read_memes(data, 4)
-    assert [m["image"] for m in result["memes"]] == [name for name, _ in drawn]
+    drawn = read_memes("memotion", data, 4)
+    assert [m["image"] for m in result["memes"]] == [path.name for path, _ in drawn]
     long_enough = sum(len(caption.split()) >= MIN_WORDS for _, caption in drawn)
     assert result["summary"]["words"]["memes"] == long_enough  # short captions are skipped
-    assert "delete the 3 top-scored words" in capsys.readouterr().out
+    assert "pushing hardest toward the answer's side" in capsys.readouterr().out
 
 
 def test_speed_benchmark_says_why_ocr_was_not_timed(tmp_path, monkeypatch):
@@ -89,7 +89,7 @@ def test_speed_benchmark_says_why_ocr_was_not_timed(tmp_path, monkeypatch):
 
 
 def test_ig_steps_benchmark_compares_against_its_reference(tmp_path):
-    from test_train import make_memes
+    from datasets import make_memes
 
     from benchmarks.ig_steps import REFERENCE, main
     from memesent import explain

@@ -1,9 +1,11 @@
 """The page in a real browser: Debian's Chromium driven by Playwright (never `playwright install`).
 
-Waits for the page to say how far to trust the model, then uploads an example meme, waits for
-the OCR caption, edits it, analyses, and checks the label, the overlay and the highlighted words;
-analyses an edited caption again in the same page; then looks at the page at a phone's width.
-Screenshots go to each test's temporary folder.
+Waits for the page to say how far to trust the model, then uploads a meme, waits for the OCR
+caption and the answer, types a clearly positive and then a clearly negative caption and sees
+the answer follow without pressing anything, analyses, and checks the three readings, the
+tinted words, the heat map naming its level, the share button and the result card; then looks
+at the page at a phone's width, and walks it with the keyboard. Screenshots go to each test's
+temporary folder.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 
+EXAMPLES = json.loads((ROOT / "assets" / "examples" / "examples.json").read_text())
 ROCKET = ROOT / "assets" / "examples" / "rocket.jpg"
 COFFEE = ROOT / "assets" / "examples" / "coffee.jpg"
 EDITED_CAPTION = "I FINALLY PASSED MY EXAM"
-SECOND_CAPTION = "THE EXAM WAS A DISASTER"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--headless",
@@ -88,65 +90,119 @@ def upload(page: playwright.Page, picture: Path) -> None:
     )
 
 
+POSITIVE_CAPTION = "best day of my life, i love this so much"
+NEGATIVE_CAPTION = "worst day of my life, i hate this so much"
+SIDE = {"very_negative": -1, "negative": -1, "neutral": 0, "positive": 1, "very_positive": 1}
+
+
+def top_level(page: playwright.Page) -> str:
+    return page.get_attribute("#levels-bars", "data-label") or ""
+
+
+def wait_for_side(page: playwright.Page, side: int) -> None:
+    """Until the page's answer lies on `side` (-1 negative, +1 positive) of neutral."""
+    levels = [level for level, s in SIDE.items() if s == side]
+    page.wait_for_function(
+        "levels => levels.includes(document.querySelector('#levels-bars')?.dataset.label)",
+        arg=levels,
+    )
+
+
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
-def test_upload_ocr_edit_analyze(page: playwright.Page, tmp_path: Path) -> None:
+def test_upload_ocr_then_the_answer_follows_the_caption(page: playwright.Page, tmp_path: Path):
     page.locator("#meme input[type=file]").set_input_files(ROCKET)
     page.wait_for_function("document.querySelector('#caption textarea').value.trim().length > 0")
     assert "EXAM" in caption_box(page).input_value().upper()
+    page.wait_for_selector("#levels-bars")  # the answer comes with the caption OCR read
 
-    caption_box(page).fill(EDITED_CAPTION)
+    for caption, side in ((POSITIVE_CAPTION, 1), (NEGATIVE_CAPTION, -1)):
+        caption_box(page).fill("")
+        caption_box(page).press_sequentially(caption, delay=15)  # typed, never Analyze
+        wait_for_side(page, side)
+    readings = page.locator("#readings").inner_text()
+    assert "The words alone" in readings and "The picture alone" in readings
+    assert page.get_attribute("[data-reading=text]", "data-label") in ("negative", "very_negative")
+    assert "Press Analyze" in page.locator("#words").inner_text()
+    bars = page.locator("#levels-bars").inner_text()
+    assert all(level.replace("_", " ") in bars for level in LABELS)
+    assert re.search(r"negative \d+% · neutral \d+% · positive \d+%", bars)
+    assert page.locator("#levels-bars .ms-typical").count() == 5  # a typical meme's marks
+
     page.click("#analyze")
-    page.wait_for_selector("#words .score-token")
+    page.wait_for_selector("#word-scores .ms-word")
+    words = page.locator("#word-scores .ms-word").all_inner_texts()
+    assert words == NEGATIVE_CAPTION.split()
+    scores = [
+        float(s)
+        for s in page.locator("#word-scores .ms-word").evaluate_all(
+            "spans => spans.map(s => s.dataset.score)"
+        )
+    ]
+    assert scores[words.index("hate")] < 0  # toward negative, and tinted so
+    assert "toward negative" in page.locator("#word-scores").inner_text()
     page.wait_for_function(
         "document.querySelector('#overlay img')?.complete"
         " && document.querySelector('#overlay img').naturalWidth > 0"
     )
-    levels = page.locator("#levels").inner_text()
-    assert all(label in levels for label in LABELS)  # all five levels, with their percentages
-    typical = page.locator("#typical").inner_text()
-    rates = json.loads((ROOT / "assets" / "model" / "config.json").read_text())["base_rates"]
-    assert all(label in typical for label in LABELS)
-    for label, rate in rates.items():  # each level's base rate, as the page rounds it
-        assert re.search(rf"{label}\s+{round(100 * rate)}%", typical), (label, typical)
-    assert "away from a typical meme's answer" in page.locator("#shift-note").inner_text()
-    assert "%" in page.locator("#summary").inner_text()
-    assert page.locator("#words .score-token").all_inner_texts() == EDITED_CAPTION.split()
+    assert top_level(page).replace("_", " ") in page.locator("#overlay").inner_text()
     shares = page.locator("#shares").inner_text()
     assert "text" in shares and "image" in shares
-    page.screenshot(path=tmp_path / "desktop.png", full_page=True)
+    assert page.get_by_role("button", name="Share a link to this result").count() == 1
+    with page.expect_download() as download:
+        page.click("#card")
+    card = tmp_path / "card.png"
+    download.value.save_as(card)
+    from PIL import Image
 
-    page.evaluate("window.sameDocument = true")  # a reload would forget this
-    caption_box(page).fill(SECOND_CAPTION)
-    caption_box(page).press("Shift+Enter")
-    page.wait_for_function(
-        "words => [...document.querySelectorAll('#words .score-token')]"
-        ".map(t => t.innerText.trim()).join(' ') === words",
-        arg=SECOND_CAPTION,
-    )
-    assert page.evaluate("window.sameDocument")
+    with Image.open(card) as png:
+        assert png.format == "PNG" and png.size == (1200, 675)
+    page.screenshot(path=tmp_path / "desktop.png", full_page=True)
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
 
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_timeout(500)
     page.screenshot(path=tmp_path / "phone.png", full_page=True)
-    meme, levels_box = page.locator("#meme").bounding_box(), page.locator("#levels").bounding_box()
-    assert meme and levels_box
-    assert levels_box["y"] >= meme["y"] + meme["height"], "results should stack under the meme"
+    meme, answer = page.locator("#meme").bounding_box(), page.locator("#answer").bounding_box()
+    assert meme and answer
+    assert answer["y"] >= meme["y"] + meme["height"], "results should stack under the meme"
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, "no sideways scrolling"
+    print(f"page height at 1280 px: {height}")
 
     page.get_by_label("Read the caption from the picture on upload").uncheck()
     upload(page, COFFEE)  # another picture: the last one's answer must not stay beside it
-    page.wait_for_function("!document.querySelector('#words .score-token')")
-    assert "%" not in page.locator("#levels").inner_text()
+    page.wait_for_function("!document.querySelector('#word-scores .ms-word')")
+    assert page.locator("#levels-bars").count() == 0
     assert page.locator("#overlay img").count() == 0
 
 
+def test_the_keyboard_reaches_picture_caption_and_analyze_in_that_order(page: playwright.Page):
+    seen: list[str] = []
+    page.locator("body").click(position={"x": 5, "y": 5})
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        where = page.evaluate(
+            "(() => { const e = document.activeElement;"
+            " return e?.closest('#meme') ? 'meme' : e?.closest('#caption') ? 'caption'"
+            " : e?.id === 'analyze' ? 'analyze' : e?.tagName || ''; })()"
+        )
+        if where in ("meme", "caption", "analyze") and where not in seen:
+            seen.append(where)
+        if where == "analyze":
+            break
+        if seen and seen[-1] == "caption" and where not in ("caption", "analyze"):
+            pytest.fail(f"after the caption the keyboard went to {where}, not Analyze")
+    assert seen == ["meme", "caption", "analyze"]
+
+
 def test_example_memes_show_cached_answers(page: playwright.Page, tmp_path: Path) -> None:
-    caption = "MONDAY MORNING THIRD CUP AND STILL TIRED"
+    caption = EXAMPLES[0]["caption"]
     page.get_by_text(caption).first.click()
-    page.wait_for_selector("#words .score-token")
+    page.wait_for_selector("#word-scores .ms-word")
     assert caption_box(page).input_value() == caption
-    assert page.locator("#words .score-token").all_inner_texts() == caption.split()
+    assert page.locator("#word-scores .ms-word").all_inner_texts() == caption.split()
     assert page.locator("#overlay img").count() == 1
+    assert page.locator("#levels-bars").count() == 1
     page.screenshot(path=tmp_path / "example.png")
 
 

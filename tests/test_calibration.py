@@ -1,5 +1,5 @@
-"""Calibration (fitted in `train.calibration`, applied in `MemeHead`), the evaluation's
-information measures checked by hand, and the trust wording derived from them."""
+"""Calibration (fitted in `train.calibration`, applied in `MemeHead`, one per reading), the
+evaluation's measures checked by hand, and the trust wording derived from them."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from sklearn.metrics import log_loss
 
 from memesent import Predictor
 from memesent.checkpoint import load_checkpoint, save_checkpoint
-from memesent.labels import LABELS
-from memesent.model import MemeHead, ModelConfig
-from memesent.quality import HeldOutQuality, shift_sentence
+from memesent.labels import LABELS, level_set, positive_share
+from memesent.model import MemeHead, ModelConfig, apply_calibration
+from memesent.quality import HeldOutQuality, ValenceQuality, shift_sentence
 from train.calibration import fit_calibration
-from train.loop import Features, HeadSettings, base_rates, fit_head, predict_probs
-from train.metrics import evaluate_probs
+from train.loop import HeadSettings, Pool, fit_head, reading_log_probs
+from train.metrics import evaluate_probs, valence_ece, valence_measures
 
 BASE = np.array([0.03, 0.07, 0.3, 0.45, 0.15])
 
@@ -66,29 +66,92 @@ def test_a_head_with_no_information_falls_back_to_the_base_rates():
 
 
 def test_training_on_noise_ends_at_the_base_rates():
-    """The whole loop (training, epoch chosen on log-loss, vector calibration) on features that
-    say nothing about the labels."""
+    """The whole loop (training, epoch chosen on log-loss, vector calibration of each reading)
+    on features that say nothing about the labels: every reading falls back to the
+    calibration memes' shares, and the base rates are the mean answer there."""
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     n = 1500
     y = rng.choice(5, n, p=BASE)
-    feats = Features(torch.randn(n, 16), torch.randn(n, 24))
-    config = ModelConfig(calibration="vector", base_rates=tuple(BASE))
+    pool = Pool(
+        text=torch.randn(n, 16),
+        image=torch.randn(n, 24),
+        has_text=torch.ones(n, dtype=torch.bool),
+        has_image=torch.ones(n, dtype=torch.bool),
+        allowed=torch.nn.functional.one_hot(torch.from_numpy(y), 5).bool(),
+        source=np.zeros(n, dtype=int),
+        sources=["noise"],
+    )
+    config = ModelConfig(calibration="vector")
     config.fusion.text_dim, config.fusion.image_dim, config.fusion.hidden = 16, 24, 32
     idx = rng.permutation(n)
-    parts = (idx[:700], idx[700:950], idx[950:1200])
     head, histories = fit_head(
-        config, feats, y, {}, parts, HeadSettings(epochs=30, patience=3), seed=0
+        config,
+        pool,
+        {"noise": idx[:700]},
+        {"noise": 1.0},
+        idx[700:950],
+        idx[950:1200],
+        HeadSettings(epochs=30, patience=3, batch_size=64),
+        seed=0,
     )
     assert len(histories[0].loss) < 30  # validation log-loss stopped improving: stopped early
+    shares = np.bincount(y[idx[950:1200]], minlength=5) / 250
     test = idx[1200:]
-    probs = predict_probs(head, feats, test)
-    shares = np.bincount(y[parts[2]], minlength=5) / len(parts[2])
-    assert np.abs(probs - shares).max() < 0.03
-    assert (
-        log_loss(y[test], probs, labels=range(5))
-        < log_loss(y[test], np.tile(BASE, (len(test), 1)), labels=range(5)) + 0.02
+    readings = reading_log_probs(head, pool, test)
+    for reading, logp in readings.items():
+        assert np.abs(np.exp(logp) - shares).max() < 0.03, reading
+    both = np.exp(readings["both"])
+    assert log_loss(y[test], both, labels=range(5)) < (
+        log_loss(y[test], np.tile(BASE, (len(test), 1)), labels=range(5)) + 0.02
     )
+    mean_answer = np.exp(reading_log_probs(head, pool, idx[950:1200])["both"]).mean(0)
+    assert head.config.base_rates == pytest.approx(tuple(mean_answer), abs=1e-6)
+
+
+def test_valence_calibration_moves_only_the_sides_log_odds():
+    logp = torch.tensor([[0.05, 0.15, 0.4, 0.3, 0.1]]).log().double()
+    out = apply_calibration(
+        "valence", logp, torch.tensor([[2.0]]).double(), torch.tensor([[0.5, 0, 0, 0, 0]]).double()
+    ).exp()[0]
+    assert float(out.sum()) == pytest.approx(1.0)
+    assert float(out[2]) == pytest.approx(0.4)  # neutral's share as it was
+    assert float(out[0] / out[1]) == pytest.approx(1 / 3) and float(out[4] / out[3]) == (
+        pytest.approx(1 / 3)
+    )  # the split within each side as it was
+    odds = float(torch.log((out[3] + out[4]) / (out[0] + out[1])))
+    assert odds == pytest.approx(2.0 * np.log(0.4 / 0.2) + 0.5)  # scaled and shifted
+
+
+def test_valence_calibration_fixes_a_head_that_leans_to_one_side():
+    """Memes that are positive 30 % of the time, and a head that knows a little about each
+    meme's side but says positive far too often and too surely: the fitted calibration brings
+    the stated positive share in line with how often memes are positive."""
+    rng = np.random.default_rng(0)
+
+    def draw(n: int) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        positive = rng.random(n) < 0.3
+        evidence = rng.normal(size=n) + np.where(positive, 0.8, -0.8)
+        odds = 3 * evidence + 2.5  # overconfident, and leaning positive
+        side = 1 / (1 + np.exp(-odds))
+        probs = np.column_stack([0.4 * (1 - side), 0.4 * (1 - side), np.full(n, 0.2)] * 1)
+        probs = np.column_stack([probs, 0.4 * side, 0.4 * side])
+        allowed = np.array([level_set(*(("positive",) if p else ("negative",))) for p in positive])
+        return torch.from_numpy(np.log(probs)), allowed, positive
+
+    fit_logp, fit_allowed, _ = draw(4000)
+    test_logp, _, test_positive = draw(4000)
+    scale, bias = fit_calibration(fit_logp, fit_allowed, "valence")
+    assert 0 < float(scale) < 1 and float(bias[0]) < 0 and (bias[1:] == 0).all()
+    n = len(test_logp)
+    after = apply_calibration(
+        "valence", test_logp, scale.double().expand(n, 1), bias.double().expand(n, 5)
+    ).exp()
+    before_share = positive_share(test_logp.exp().numpy())
+    after_share = positive_share(after.numpy())
+    assert valence_ece(test_positive, before_share) > 0.2
+    assert valence_ece(test_positive, after_share) < 0.03
+    assert after[:, 2].numpy() == pytest.approx(0.2)  # neutral untouched
 
 
 def test_calibration_survives_saving_and_changes_the_predictor(
@@ -99,11 +162,11 @@ def test_calibration_survives_saving_and_changes_the_predictor(
     torch.manual_seed(0)
     head = MemeHead(ModelConfig(calibration="vector", base_rates=tuple(BASE))).eval()
     save_checkpoint(head, tmp_path / "plain")
-    head.calibration_scale.fill_(0.25)
-    head.calibration_bias.copy_(torch.tensor([-1.0, -0.5, 0.5, 1.0, 0.0]))
+    head.calibration_scale.copy_(torch.tensor([0.5, 2.0, 0.25]))
+    head.calibration_bias[2] = torch.tensor([-1.0, -0.5, 0.5, 1.0, 0.0])
     save_checkpoint(head, tmp_path / "calibrated")
     loaded = load_checkpoint(tmp_path / "calibrated")
-    assert float(loaded.calibration_scale) == 0.25
+    assert loaded.calibration_scale.tolist() == [0.5, 2.0, 0.25]
     assert torch.equal(loaded.calibration_bias, head.calibration_bias)
     assert json.loads((tmp_path / "calibrated" / "config.json").read_text())["calibration"] == (
         "vector"
@@ -113,11 +176,14 @@ def test_calibration_survives_saving_and_changes_the_predictor(
     plain = Predictor(load_checkpoint(tmp_path / "plain"), text_encoder, image_encoder)
     calibrated = Predictor(loaded, text_encoder, image_encoder)
     a, b = plain.predict(meme, caption), calibrated.predict(meme, caption)
-    raw = torch.tensor([a.probs[k] for k in LABELS]).log()
-    want = _calibrated(raw, loaded.calibration_scale, loaded.calibration_bias)
-    assert [b.probs[k] for k in LABELS] == pytest.approx(want.tolist(), abs=1e-5)
-    assert b.probs != pytest.approx(a.probs, abs=1e-2)
+    for reading, k in (("both", 2), ("text", 0), ("image", 1)):
+        raw = torch.tensor([a.readings[reading][level] for level in LABELS]).log()
+        want = _calibrated(raw, loaded.calibration_scale[k], loaded.calibration_bias[k])
+        got = [b.readings[reading][level] for level in LABELS]
+        assert got == pytest.approx(want.tolist(), abs=1e-5), reading
+    assert b.probs == b.readings["both"] and b.probs != pytest.approx(a.probs, abs=1e-2)
     assert b.base_rates == pytest.approx(dict(zip(LABELS, BASE, strict=True)))
+    want = np.array([b.probs[k] for k in LABELS])
     assert b.shift == pytest.approx(0.5 * np.abs(want - BASE).sum(), abs=1e-5)
 
 
@@ -246,5 +312,66 @@ def test_shift_sentence_scales_with_the_shift():
     assert "large" in shift_sentence(0.6) and "60%" in shift_sentence(0.6)
 
 
-def test_base_rates_are_the_training_shares():
-    assert base_rates(np.array([0, 2, 2, 3])) == (0.25, 0.0, 0.5, 0.25, 0.0)
+def test_valence_measures_match_a_hand_calculation():
+    # three positive memes (+1, +2, +3), two negative (−1, −3), one without a side
+    signed = np.array([1.0, 2.0, 3.0, -1.0, -3.0, np.nan])
+    probs = np.array(
+        [
+            [0.1, 0.1, 0.2, 0.4, 0.2],  # positive share 0.75, expected level +0.5
+            [0.2, 0.2, 0.2, 0.2, 0.2],  # 0.5, 0
+            [0.0, 0.1, 0.1, 0.4, 0.4],  # 0.8 / 0.9, +1.1
+            [0.3, 0.3, 0.2, 0.1, 0.1],  # 0.25, −0.6
+            [0.1, 0.2, 0.2, 0.3, 0.2],  # 0.625, +0.3
+            [0.2, 0.2, 0.2, 0.2, 0.2],
+        ]
+    )
+    allowed = np.array(
+        [
+            level_set("positive"),
+            level_set("positive", "very_positive"),
+            level_set("very_positive"),
+            level_set("negative"),
+            level_set("very_negative"),
+            np.ones(5, dtype=bool),
+        ]
+    )
+    rates = np.array([0.2, 0.2, 0.2, 0.2, 0.2])
+    m = valence_measures(signed, allowed, probs, rates, intervals=False)
+    assert m["n"] == 5 and m["n_without_side"] == 1 and m["n_neutral_allowed"] == 0
+    # expected levels 0.5, 0, 1.1 (positive) against −0.6, 0.3 (negative): 5 of 6 pairs right
+    assert m["auroc_valence"] == pytest.approx(5 / 6)
+    # log-loss of the allowed sets: 0.4, 0.4, 0.4, 0.3, 0.1
+    assert m["log_loss_5"] == pytest.approx(-np.mean(np.log([0.4, 0.4, 0.4, 0.3, 0.1])))
+    assert m["log_loss_base_5"] == pytest.approx(-np.mean(np.log([0.2, 0.4, 0.2, 0.2, 0.2])))
+    # valence ECE, 10 bins: shares 0.75, 0.5, 0.889, 0.25, 0.625 each alone in its bin
+    shares = np.array([0.75, 0.5, 0.8 / 0.9, 0.25, 0.625])
+    truth = np.array([1, 1, 1, 0, 0])
+    assert m["valence_ece"] == pytest.approx(np.abs(truth - shares).mean())
+    assert m["shift_mean"] == pytest.approx(np.mean([0.5 * np.abs(p - rates).sum() for p in probs]))
+
+
+def test_valence_trust_wording_follows_the_measurements(tmp_path):
+    def metrics(auroc, ci, ece):
+        test = {
+            "n": 400,
+            "auroc_valence": auroc,
+            "ci": {"auroc_valence": ci},
+            "valence_ece": ece,
+            "mean_positive_share": 0.52,
+            "positive_rate": 0.48,
+            "log_loss_5": 1.1,
+            "log_loss_base_5": 1.3,
+            "n_neutral_allowed": 0,
+        }
+        return {"calibrated_on": "metmeme", "test": test}
+
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics(0.77, [0.72, 0.81], 0.03)))
+    quality = HeldOutQuality.load(tmp_path)
+    assert isinstance(quality, ValenceQuality)
+    text = quality.trust_sentence()
+    assert "fairly well (AUROC 0.77, 95 % interval 0.72–0.81" in text
+    assert "valence is calibrated" in text and "52% on the positive side" in text
+    assert "better than a typical meme's answer" in text and "labelled neutral" in text
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics(0.52, [0.46, 0.58], 0.2)))
+    text = HeldOutQuality.load(tmp_path).trust_sentence()
+    assert "no better than chance" in text and "not calibrated" in text

@@ -21,8 +21,8 @@ def test_round_trip_gives_identical_outputs(tmp_path, kind):
     config = ModelConfig(fusion=FusionConfig(kind=kind), members=3, calibration="vector")
     config.base_rates = rates
     head = MemeHead(config).eval()
-    head.calibration_scale.fill_(0.3)
-    head.calibration_bias.copy_(torch.tensor([0.5, 0.2, 0.0, -0.1, 0.3]))
+    head.calibration_scale.copy_(torch.tensor([0.3, 0.6, 0.9]))
+    head.calibration_bias[2] = torch.tensor([0.5, 0.2, 0.0, -0.1, 0.3])
     head.set_feature_stats(torch.randn(50, 384), torch.randn(50, 1280))
     save_checkpoint(head, tmp_path)
     assert {p.name for p in tmp_path.iterdir()} == {"config.json", "model.safetensors"}
@@ -30,6 +30,8 @@ def test_round_trip_gives_identical_outputs(tmp_path, kind):
     t, i = torch.randn(4, 384), torch.randn(4, 1280)
     with torch.no_grad():
         assert torch.equal(head(t, i), loaded(t, i))
+        for reading, logp in head.readings(t, i).items():
+            assert torch.equal(logp, loaded.readings(t, i)[reading]), reading
     assert loaded.config.fusion.kind == kind and loaded.config.members == 3
     assert loaded.config.calibration == "vector" and loaded.config.base_rates == rates
 
@@ -91,9 +93,10 @@ def test_other_format_versions_and_damaged_files_are_clear_errors(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(newer))
     with pytest.raises(CheckpointError, match="has format 'memesent-head/99'"):
         load_checkpoint(tmp_path)
-    (tmp_path / "config.json").write_text(json.dumps({**config, "format": "memesent-head/1"}))
-    with pytest.raises(CheckpointError, match=r"before models carried their calibration.*retrain"):
-        load_checkpoint(tmp_path)
+    for old in ("memesent-head/1", "memesent-head/2"):
+        (tmp_path / "config.json").write_text(json.dumps({**config, "format": old}))
+        with pytest.raises(CheckpointError, match=r"before models read memes three ways.*retrain"):
+            load_checkpoint(tmp_path)
     rates = dict(config["base_rates"], neutral=0.9)
     (tmp_path / "config.json").write_text(json.dumps({**config, "base_rates": rates}))
     with pytest.raises(CheckpointError, match=r"base rates .* summing to 1"):

@@ -24,7 +24,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_predict_json_lines_match_the_library(tmp_path, raw_model, raw_predictor):
+def test_predict_json_lines_match_the_library(tmp_path, shipped_model, predictor):
     paths = []
     for name in ("chelsea", "coffee"):
         paths.append(tmp_path / f"{name}.png")
@@ -40,25 +40,29 @@ def test_predict_json_lines_match_the_library(tmp_path, raw_model, raw_predictor
         caption,
         "--json",
         "--model",
-        str(raw_model),
+        str(shipped_model),
     )
     assert proc.returncode == 1, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["image"] for r in rows] == [*map(str, paths), str(bad)]
     for path, row in zip(paths, rows, strict=False):
-        want = raw_predictor.predict(path, caption)
+        want = predictor.predict(path, caption)
         assert row["label"] == want.label and row["caption"] == caption
         assert row["probs"] == pytest.approx(want.probs, abs=1e-6)
         assert row["base_rates"] == pytest.approx(want.base_rates)
+        for reading in ("text", "image", "both"):
+            assert row["readings"][reading] == pytest.approx(want.readings[reading], abs=1e-6)
     assert "not an image" in rows[2]["error"] and "bad.png" in proc.stderr
 
 
-def test_caption_changes_the_answer(tmp_path, raw_model):
+def test_caption_changes_the_answer(tmp_path, shipped_model):
     path = tmp_path / "m.png"
     photo("coffee").save(path)
     answers = [
         json.loads(
-            run("predict", str(path), "--caption", c, "--json", "--model", str(raw_model)).stdout
+            run(
+                "predict", str(path), "--caption", c, "--json", "--model", str(shipped_model)
+            ).stdout
         )
         for c in ("best day of my life, so happy", "worst day ever, I hate everything")
     ]
@@ -113,13 +117,13 @@ def test_ocr_command_reads_captions(tmp_path):
 
 
 @needs_tesseract
-def test_predict_with_ocr_scores_the_caption_it_read(tmp_path, raw_model, raw_predictor):
+def test_predict_with_ocr_scores_the_caption_it_read(tmp_path, shipped_model, predictor):
     path = tmp_path / "meme.png"
     draw_meme(photo("rocket"), "FINALLY FRIDAY", "WEEKEND MODE").save(path)
-    proc = run("predict", str(path), "--ocr", "--json", "--model", str(raw_model))
+    proc = run("predict", str(path), "--ocr", "--json", "--model", str(shipped_model))
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout)
     assert {"FINALLY", "FRIDAY", "WEEKEND", "MODE"} <= set(row["caption"].upper().split())
-    want = raw_predictor.predict(path, row["caption"])
+    want = predictor.predict(path, row["caption"])
     assert row["probs"] == pytest.approx(want.probs, abs=1e-6)
-    assert row["probs"] != pytest.approx(raw_predictor.predict(path, "").probs, abs=1e-4)
+    assert row["probs"] != pytest.approx(predictor.predict(path, "").probs, abs=1e-4)

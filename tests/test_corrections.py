@@ -154,7 +154,8 @@ def test_correct_endpoint_under_ten_concurrent_clients(app_with_corrections, tmp
 def test_the_corrections_folder_trains_and_evaluates(tmp_path):
     """Corrections of the drawn memes, stored by the store, then `python -m train` on two
     folders, `--init`, and `python -m train.evaluate` on the corrections folder."""
-    from test_train import FAST, make_memes
+    from datasets import make_memes
+    from test_train import FAST
 
     from train.__main__ import main as train_main
     from train.evaluate import main as evaluate_main
@@ -169,13 +170,14 @@ def test_the_corrections_folder_trains_and_evaluates(tmp_path):
     both = tmp_path / "both"
     args = ["--data", str(memes), "--data", str(store.folder), "--cache", str(cache), *FAST]
     assert train_main([*args, "--out", str(both)]) == 0
-    split = json.loads((both / "split.json").read_text())
+    split = json.loads((both / "split.json").read_text())["memotion"]
     names = [n for part in split.values() for n in part]
     # identical drawn memes (same picture, same caption) are one correction
     assert len(names) == 36 + len(store.rows())
     assert {n.split("/")[0] for n in names} == {"drawn", "corrections"}
     metrics = json.loads((both / "metrics.json").read_text())
-    assert metrics["data"]["folders"] == ["drawn", "corrections"]
+    assert metrics["data"]["memotion"]["examples"] == len(names)
+    assert json.loads((both / "config.json").read_text())["text_tuning"] is not None
 
     fresh, updated = tmp_path / "fresh", tmp_path / "updated"
     one = ["--data", str(store.folder), "--cache", str(cache), *FAST]
@@ -183,6 +185,11 @@ def test_the_corrections_folder_trains_and_evaluates(tmp_path):
     assert train_main([*one, "--out", str(updated), "--init", str(both)]) == 0
     started = json.loads((updated / "metrics.json").read_text())
     assert started["init"]["folder"] == "both"
+    # the update keeps the text encoder the first model tuned
+    tuned = json.loads((both / "config.json").read_text())
+    kept = json.loads((updated / "config.json").read_text())
+    assert kept["text_backbone"]["tuning"] == tuned["text_backbone"]["tuning"] != ""
+    assert started["text_tuning"] is None
     # epoch 0 is the head before training: the one that had learnt these memes already does
     # far better than a fresh one
     before = [h["val_log_loss"][0] for h in started["history"]]

@@ -69,14 +69,14 @@ def test_other_target(predictor):
         predictor.explain(meme, caption, target="ecstatic")
 
 
-def test_heat_map_is_grad_cam_on_the_target_layer(raw_predictor):
+def test_heat_map_is_grad_cam_on_the_target_layer(predictor):
     meme, caption = photo("astronaut", (224, 224)), "one small step"
-    e = raw_predictor.explain(meme, caption)
-    pixels = raw_predictor.image_encoder.preprocess(meme)[None]
-    text = raw_predictor.text_encoder.encode([caption])
-    encoder = raw_predictor.image_encoder
+    e = predictor.explain(meme, caption)
+    pixels = predictor.image_encoder.preprocess(meme)[None]
+    text = predictor.text_encoder.encode([caption])
+    encoder = predictor.image_encoder
     cam = LayerGradCam(
-        lambda x: torch.stack(raw_predictor.head.members_logits(text, encoder(x))).mean(0),
+        lambda x: torch.stack(predictor.head.members_logits(text, encoder(x))).mean(0),
         encoder.target_layer,
     )
     coarse = cam.attribute(pixels, target=LABELS.index(e.target), relu_attributions=True)[0, 0]
@@ -88,7 +88,7 @@ def test_heat_map_is_grad_cam_on_the_target_layer(raw_predictor):
     assert e.heatmap == pytest.approx(expected.numpy(), abs=1e-4)
 
 
-def test_words_map_back_to_the_caption(text_encoder, raw_predictor):
+def test_words_map_back_to_the_caption(text_encoder, predictor):
     spans = _word_spans(ODD_CAPTION)
     assert [ODD_CAPTION[s:e] for s, e in spans] == ODD_CAPTION.split()
     ids, _, word_of_token = _tokenize(text_encoder, ODD_CAPTION, spans)
@@ -106,7 +106,7 @@ def test_words_map_back_to_the_caption(text_encoder, raw_predictor):
     assert pieces[words.index("🤣")] == ["[UNK]"]
     assert "".join(p.removeprefix("##") for p in pieces[words.index("#relatable")]) == "#relatable"
     assert words.index("\u200b") not in pieces  # dropped by the tokenizer: no pieces
-    e = raw_predictor.explain(photo(), ODD_CAPTION)
+    e = predictor.explain(photo(), ODD_CAPTION)
     _check(e, (500, 500), ODD_CAPTION)
     assert dict(e.words)["\u200b"] == 0.0
     assert e.words[0][1] != 0 and e.words[1][1] != 0 and e.words[2][1] != 0  # lol, lol, and 🤣
@@ -120,15 +120,24 @@ def test_empty_caption(predictor, caption):
     assert e.words == []
 
 
+def test_words_without_a_picture(predictor):
+    e = predictor.explain(None, "i hate mondays so much")
+    assert e.heatmap is None and e.overlay is None
+    assert [w for w, _ in e.words] == "i hate mondays so much".split()
+    assert e.modality == {"text": 1.0, "image": 0.0}
+    assert e.probs == pytest.approx(predictor.predict(None, "i hate mondays so much").probs)
+    assert dict(e.words)["hate"] < 0  # toward the negative side
+
+
 @pytest.mark.parametrize("size", [(1, 1), (1500, 12)])
 def test_tiny_and_wide_pictures(predictor, size):
     e = predictor.explain(Image.new("RGB", size, "orange"), "so wide")
     _check(e, size, "so wide")
 
 
-def test_words_past_the_token_limit_score_zero(raw_predictor):
+def test_words_past_the_token_limit_score_zero(predictor):
     caption = " ".join(f"word{i % 7}" for i in range(200))
-    e = raw_predictor.explain(photo(), caption)
+    e = predictor.explain(photo(), caption)
     _check(e, (500, 500), caption)
     scores = [s for _, s in e.words]
     assert any(scores[:20]) and not any(scores[-100:])
@@ -215,10 +224,11 @@ def test_toy_model_credits_its_one_word(text_encoder, image_encoder):
     assert p.predict(meme, caption.replace("banana", "")).label == "very_negative"
     e = p.explain(meme, caption)
     assert e.target == "very_positive"
-    assert max(e.words, key=lambda ws: ws[1]) == ("banana", 1.0)
-    assert sorted(s for _, s in e.words)[-2] < 0.5  # no other word comes close
+    assert max(e.words, key=lambda ws: ws[1]) == ("banana", 1.0)  # toward the positive side
+    assert sorted(abs(s) for _, s in e.words)[-2] < 0.5  # no other word comes close
+    # words say which way they push whatever level the heat map explains
     against = p.explain(meme, caption, target="very_negative")
-    assert min(against.words, key=lambda ws: ws[1]) == ("banana", -1.0)
+    assert against.words == pytest.approx(e.words)
 
 
 def _pair(first: str, second: str, wide: bool, offset: int = 0) -> Image.Image:
@@ -239,8 +249,10 @@ class _DirectionHead(MemeHead):
         self.image_mean.copy_(centre)
         self.register_buffer("direction", direction)
 
-    def members_logits(self, text: torch.Tensor, image: torch.Tensor) -> list[torch.Tensor]:
+    def members_logits(self, text, image, has_text=None, has_image=None) -> list[torch.Tensor]:
         score = (image - self.image_mean) @ self.direction
+        if has_image is not None:
+            score = score * has_image  # a picture left out says nothing
         zero = torch.zeros_like(score)
         return [torch.stack([-score, zero, zero, zero, score], dim=-1)]
 
@@ -284,17 +296,24 @@ def test_an_image_only_head_gives_the_caption_no_share(image_encoder, text_encod
     assert [s for _, s in e.words] == [0.0] * 5
 
 
-class _DeafHead(MemeHead):
-    """A head whose answer depends on nothing: both Shapley values are 0."""
+DEAF = torch.tensor([[0.0, 1.0, 2.0, 1.0, 0.0]])
 
-    def members_logits(self, text: torch.Tensor, image: torch.Tensor) -> list[torch.Tensor]:
-        return [torch.tensor([[0.0, 1.0, 2.0, 1.0, 0.0]]).expand(len(text), 5) + 0 * text[:, :1]]
+
+class _DeafHead(MemeHead):
+    """A head whose answer depends on nothing (its base rates are that answer, as a trained
+    model's mean answer would be): both Shapley values are 0."""
+
+    def __init__(self) -> None:
+        super().__init__(ModelConfig(base_rates=tuple(DEAF.softmax(-1)[0].tolist())))
+
+    def members_logits(self, text, image, has_text=None, has_image=None) -> list[torch.Tensor]:
+        return [DEAF.expand(len(text), 5) + 0 * text[:, :1]]
 
 
 def test_modality_is_undetermined_when_nothing_moves_the_answer(text_encoder, image_encoder):
     from webapp.service import UNDETERMINED, MemeService
 
-    p = Predictor(_DeafHead(ModelConfig()), text_encoder, image_encoder)
+    p = Predictor(_DeafHead(), text_encoder, image_encoder)
     e = p.explain(photo("coffee", (120, 120)), "a caption nobody reads")
     assert e.modality is None  # not a made-up half and half
     assert not e.heatmap.any() and [s for _, s in e.words] == [0.0] * 4

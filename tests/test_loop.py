@@ -1,102 +1,94 @@
-"""The training loop's parts, each against a value worked out by hand: class weights, soft
-targets, the ordinal loss, the auxiliary loss, and the ensemble's averaging."""
+"""The training loop's parts, each against a value worked out by hand: the marginal likelihood
+of set labels, fusion with a modality missing, training on one modality, the ensemble."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 import torch
 
 from memesent.fusion import FusionConfig
+from memesent.labels import level_set
 from memesent.model import MemeHead, ModelConfig
-from train.loop import (
-    Features,
-    HeadSettings,
-    class_weights,
-    level_loss,
-    soft_targets,
-    train_member,
-)
+from train.loop import HeadSettings, Pool, train_member
+from train.losses import marginal_nll
 
 
-def test_class_weights():
-    labels = np.array([0] * 10 + [2] * 40 + [3] * 50)  # 100 memes, levels 1 and 4 absent
-    inverse = class_weights(labels, "inverse")
-    # n / (count * levels): 100 / (10 * 5) = 2, 100 / (40 * 5) = 0.5, 100 / (50 * 5) = 0.4;
-    # absent levels count as 1: 100 / 5 = 20
-    assert inverse.tolist() == pytest.approx([2.0, 20.0, 0.5, 0.4, 20.0])
-    assert class_weights(labels, "sqrt").tolist() == pytest.approx(
-        [math.sqrt(w) for w in inverse.tolist()]
-    )
-    assert class_weights(labels, "none").tolist() == [1.0] * 5
-    with pytest.raises(ValueError, match="unknown class balancing"):
-        class_weights(labels, "median")
-
-
-def test_soft_targets():
-    y = torch.tensor([0, 2])
-    smooth = soft_targets(y, HeadSettings(label_smoothing=0.1))
-    assert smooth[0].tolist() == pytest.approx([0.92, 0.02, 0.02, 0.02, 0.02])
-    ordinal = soft_targets(y, HeadSettings(ordinal_smoothing=0.4))
-    assert ordinal[0].tolist() == pytest.approx([0.6, 0.4, 0, 0, 0])  # one neighbour
-    assert ordinal[1].tolist() == pytest.approx([0, 0.2, 0.6, 0.2, 0])  # two neighbours
-
-
-def test_cumulative_loss_is_the_sum_of_threshold_cross_entropies():
+def test_the_marginal_loss_is_cross_entropy_for_one_level_and_lower_inside_a_set():
     logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, 0.5]])
+    one = torch.from_numpy(level_set("neutral"))[None]
+    cross_entropy = torch.nn.functional.cross_entropy(logits, torch.tensor([2]))
+    assert float(marginal_nll(logits, one)[0]) == pytest.approx(float(cross_entropy))
     p = logits.softmax(-1)[0]
-    above = [p[k + 1 :].sum() for k in range(4)]  # P(level > k) for k = 0..3
-    y = torch.tensor([2])  # above 0 and 1: yes; above 2 and 3: no
-    want = -(
-        torch.log(above[0])
-        + torch.log(above[1])
-        + torch.log(1 - above[2])
-        + torch.log(1 - above[3])
-    )
-    got = level_loss(logits, y, torch.ones(5), HeadSettings(loss="cumulative"))
-    assert float(got) == pytest.approx(float(want), rel=1e-5)
-    plain = level_loss(logits, y, torch.ones(5), HeadSettings())
-    assert float(plain) == pytest.approx(float(-logits.log_softmax(-1)[0, 2]))
+    sides = torch.from_numpy(level_set("very_negative", "negative"))[None]
+    assert float(marginal_nll(logits, sides)[0]) == pytest.approx(float(-torch.log(p[0] + p[1])))
+    # a prediction inside the set costs less than the same one against a single level of it
+    assert marginal_nll(logits, sides)[0] < marginal_nll(logits, one)[0]
+    everything = torch.ones(1, 5, dtype=torch.bool)
+    assert float(marginal_nll(logits, everything)[0]) == pytest.approx(0.0, abs=1e-6)
 
 
-def test_class_weights_weight_the_loss():
-    logits = torch.zeros(2, 5)
-    y = torch.tensor([0, 1])
-    logits[0, 0] = 3.0  # the first meme is easy, the second hard
-    weight = torch.tensor([1.0, 3.0, 1.0, 1.0, 1.0])
-    per_meme = -logits.log_softmax(-1)[[0, 1], [0, 1]]
-    want = (per_meme[0] + 3 * per_meme[1]) / 4
-    assert float(level_loss(logits, y, weight, HeadSettings())) == pytest.approx(float(want))
+def _head(members: int = 1, kind: str = "gated") -> MemeHead:
+    torch.manual_seed(0)
+    fusion = FusionConfig(kind=kind, text_dim=8, image_dim=6, hidden=16, dropout=0.0)
+    return MemeHead(ModelConfig(fusion=fusion, members=members)).eval()
 
 
-def _tiny(seed: int = 0) -> tuple[MemeHead, Features, np.ndarray, dict[str, np.ndarray]]:
+@pytest.mark.parametrize("kind", ["gated", "concat"])
+def test_a_missing_modality_is_left_out_of_the_fusion(kind):
+    head = _head(kind=kind)
+    text, image = torch.randn(3, 8), torch.randn(3, 6)
+    yes, no = torch.ones(3, dtype=torch.bool), torch.zeros(3, dtype=torch.bool)
+    words = head(text, image, yes, no)
+    assert torch.allclose(words, head(text, torch.randn(3, 6), yes, no))  # picture ignored
+    picture = head(text, image, no, yes)
+    assert torch.allclose(picture, head(torch.randn(3, 8), image, no, yes))  # words ignored
+    both = head(text, image, yes, yes)
+    assert not torch.allclose(both, head(text, torch.randn(3, 6), yes, yes))
+    readings = head.readings(text, image, yes, torch.tensor([True, False, True]))
+    assert torch.allclose(readings["text"], words)
+    assert torch.isnan(readings["image"][1]).all() and not torch.isnan(readings["image"][0]).any()
+    assert torch.allclose(readings["both"][1], words[1])  # no picture: the words' reading
+
+
+def _pool(n: int, has_image: bool, seed: int = 0) -> tuple[Pool, np.ndarray]:
+    """Words whose first feature says the side; pictures of random noise, or none."""
     rng = np.random.default_rng(seed)
-    torch.manual_seed(seed)
-    n = 120
-    feats = Features(torch.randn(n, 8), torch.randn(n, 6))
-    labels = rng.integers(0, 5, n)
-    aux = {"humour": rng.integers(0, 4, n)}
-    config = ModelConfig(fusion=FusionConfig(text_dim=8, image_dim=6, hidden=16, dropout=0.0))
-    torch.manual_seed(seed)
-    head = MemeHead(config)
-    head.set_feature_stats(feats.text, feats.image)
-    return head, feats, labels, aux
+    side = rng.integers(0, 2, n)
+    text = torch.from_numpy(rng.normal(size=(n, 8))).float()
+    text[:, 0] += torch.from_numpy(4.0 * side - 2.0).float()
+    allowed = np.array([level_set(*(("positive",) if s else ("negative",))) for s in side])
+    pool = Pool(
+        text=text,
+        image=torch.randn(n, 6) if has_image else torch.zeros(n, 6),
+        has_text=torch.ones(n, dtype=torch.bool),
+        has_image=torch.full((n,), has_image),
+        allowed=torch.from_numpy(allowed),
+        source=np.zeros(n, dtype=int),
+        sources=["words"],
+    )
+    return pool, side
 
 
-def test_the_auxiliary_loss_takes_part_in_training():
-    runs = {}
-    for weight in (0.0, 1.0):
-        head, feats, labels, aux = _tiny()
-        settings = HeadSettings(epochs=3, patience=3, aux_weight=weight, flip=False)
-        history = train_member(
-            head, 0, feats, labels, aux, np.arange(100), np.arange(100, 120), settings, seed=0
-        )
-        runs[weight] = (history.loss, head.members[0].out[1].weight.detach().clone())
-    # the first epoch's loss includes the humour head's cross-entropy (about ln 4 = 1.39)
-    assert runs[1.0][0][0] > runs[0.0][0][0] + 1.0
-    assert not torch.equal(runs[0.0][1], runs[1.0][1])  # and its gradients reach the network
+def test_a_words_only_batch_trains_the_words_and_leaves_the_picture_pathway_alone():
+    head = _head()
+    pool, side = _pool(200, has_image=False)
+    head.set_feature_stats(pool.text, torch.randn(50, 6))
+    image_before = [p.detach().clone() for p in head.members[0].image.parameters()]
+    # no weight decay: it would shrink the picture's weights whatever the loss says
+    settings = HeadSettings(
+        epochs=30, patience=30, batch_size=32, lr=1e-2, flip=False, weight_decay=0
+    )
+    history = train_member(
+        head, 0, pool, {"words": np.arange(150)}, {"words": 1.0}, np.arange(150, 200), settings, 0
+    )
+    assert history.val_log_loss[history.best_epoch] < history.val_log_loss[0] - 0.3
+    after = list(head.members[0].image.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(image_before, after, strict=True))
+    no = torch.zeros(50, dtype=torch.bool)
+    probs = head(pool.text[150:], pool.image[150:], ~no, no).exp()
+    positive = probs[:, 3:].sum(1) > probs[:, :2].sum(1)
+    assert (positive.numpy() == side[150:].astype(bool)).mean() > 0.9
 
 
 def test_the_ensemble_averages_probabilities():

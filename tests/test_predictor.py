@@ -12,6 +12,8 @@ from PIL import Image
 
 from memesent import LABELS, LABELS3
 from memesent.images import NotAnImageError
+from memesent.labels import positive_share
+from memesent.predictor import NothingToScoreError
 
 
 def _check(result):
@@ -36,14 +38,49 @@ def test_predict_contract(predictor, tmp_path):
     _check(predictor.predict(meme, ""))
 
 
-def test_caption_changes_the_answer(raw_predictor):
+def test_caption_changes_the_answer_toward_its_side(predictor):
     meme = photo("coffee")
-    a = raw_predictor.predict(meme, "I love this, best morning ever, so happy")
-    b = raw_predictor.predict(meme, "I hate everything, worst day, I want to die")
-    assert a.probs != pytest.approx(b.probs, abs=1e-3)
+    a = predictor.predict(meme, "I love this, best morning ever, so happy")
+    b = predictor.predict(meme, "I hate everything, worst day, I want to die")
+    side = [positive_share(np.array([r.probs[k] for k in LABELS])) for r in (a, b)]
+    assert side[0] > 0.5 > side[1]
+    assert a.label3 == "positive" and b.label3 == "negative"
 
 
-def test_batched_and_single_agree(raw_predictor):
+def test_three_readings_from_one_pass(predictor):
+    meme, caption = photo("chelsea"), "worst day of my life"
+    r = predictor.predict(meme, caption)
+    assert set(r.readings) == {"text", "image", "both"} and r.readings["both"] == r.probs
+    words, picture = predictor.predict(None, caption), predictor.predict(meme, "")
+    assert words.readings["image"] is None and words.probs == words.readings["text"]
+    assert picture.readings["text"] is None and picture.probs == picture.readings["image"]
+    assert r.readings["text"] == pytest.approx(words.probs, abs=1e-6)
+    assert r.readings["image"] == pytest.approx(picture.probs, abs=1e-6)
+    for reading in r.readings.values():
+        assert math.isclose(sum(reading.values()), 1.0, abs_tol=1e-5)
+    assert r.to_dict()["readings"] == r.readings
+    with pytest.raises(NothingToScoreError, match="neither a picture nor a caption"):
+        predictor.predict(None, "  ")
+
+
+def test_recaption_encodes_only_the_words_and_gives_predicts_answer(predictor, monkeypatch):
+    meme = photo("rocket")
+    features = predictor.encode(meme, "to the moon")
+
+    def no_pictures(*args, **kwargs):
+        raise AssertionError("the picture went through the image backbone again")
+
+    monkeypatch.setattr(predictor.image_encoder, "feature_map", no_pictures)
+    changed = predictor.recaption(features, "this ruined my whole week")
+    assert changed.feature_map is features.feature_map
+    monkeypatch.undo()
+    want = predictor.predict(meme, "this ruined my whole week")
+    assert predictor.predict_features(changed).probs == pytest.approx(want.probs, abs=1e-5)
+    empty = predictor.recaption(features, "")
+    assert predictor.predict_features(empty).readings["text"] is None
+
+
+def test_batched_and_single_agree(predictor):
     names = ["chelsea", "coffee", "astronaut", "rocket", "camera"]
     images = [photo(n, (200 + 40 * i, 300)) for i, n in enumerate(names)]
     captions = [
@@ -53,9 +90,9 @@ def test_batched_and_single_agree(raw_predictor):
         "ok",
         "x y",
     ]
-    batch = raw_predictor.predict_batch(images, captions, batch_size=3)
+    batch = predictor.predict_batch(images, captions, batch_size=3)
     for image, caption, got in zip(images, captions, batch, strict=True):
-        single = raw_predictor.predict(image, caption)
+        single = predictor.predict(image, caption)
         assert got.label == single.label
         assert got.probs == pytest.approx(single.probs, abs=1e-5)
 
@@ -96,15 +133,15 @@ def test_every_image_mode(predictor, mode):
     _check(predictor.predict(_modes()[mode], "caption"))
 
 
-def test_animated_gif_uses_first_frame(raw_predictor):
+def test_animated_gif_uses_first_frame(predictor):
     gif = Image.open(io.BytesIO(_modes()["animated GIF"]))
     frames = []
     for i in range(2):
         gif.seek(i)
         frames.append(gif.convert("RGB"))
-    animated = raw_predictor.predict(_modes()["animated GIF"], "x")
-    assert animated.probs == pytest.approx(raw_predictor.predict(frames[0], "x").probs, abs=1e-6)
-    assert animated.probs != pytest.approx(raw_predictor.predict(frames[1], "x").probs, abs=1e-3)
+    animated = predictor.predict(_modes()["animated GIF"], "x")
+    assert animated.probs == pytest.approx(predictor.predict(frames[0], "x").probs, abs=1e-6)
+    assert animated.probs != pytest.approx(predictor.predict(frames[1], "x").probs, abs=1e-3)
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2000, 40), (40, 2000)])
@@ -130,17 +167,17 @@ def test_caption_must_be_text(predictor):
         predictor.predict(photo(), 42)
 
 
-def test_threads_share_one_predictor(raw_predictor):
+def test_threads_share_one_predictor(predictor):
     from concurrent.futures import ThreadPoolExecutor
 
     memes = [
         (draw_meme(photo(n), c), c)
         for n, c in (("coffee", "monday again"), ("rocket", "we did it yay"))
     ]
-    expected = [raw_predictor.predict(m, c).probs for m, c in memes]
+    expected = [predictor.predict(m, c).probs for m, c in memes]
     with ThreadPoolExecutor(4) as pool:
-        explained = [pool.submit(raw_predictor.explain, *memes[k % 2]) for k in range(3)]
-        scored = [pool.submit(raw_predictor.predict, *memes[k % 2]) for k in range(16)]
+        explained = [pool.submit(predictor.explain, *memes[k % 2]) for k in range(3)]
+        scored = [pool.submit(predictor.predict, *memes[k % 2]) for k in range(16)]
         for k, job in enumerate(scored):
             assert job.result().probs == pytest.approx(expected[k % 2], abs=1e-5)
         for job in explained:

@@ -1,8 +1,8 @@
-"""End-to-end training on a small drawn data set: the caption or the picture carries the mood."""
+"""End-to-end training on small drawn data sets: memes whose caption or picture carries the
+mood, sentences, tweets and photos; the text encoder tuned for a few steps."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import random
@@ -10,104 +10,39 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from datasets import (
+    _picture,
+    make_memes,
+    make_metmeme,
+    make_sst5,
+    make_twitter_images,
+)
 from helpers import draw_meme, photo
-from PIL import Image, ImageDraw
+from PIL import Image
 from safetensors.torch import load_file
 
 from memesent import LABELS, Predictor
-from memesent.backbones import load_text_encoder
+from memesent.labels import positive_share
 from train.__main__ import main as train_main
 from train.__main__ import parse_args
+from train.config import DataSpec, data_specs
 from train.data import DataError, load_memes, stratified_split
 from train.evaluate import main as evaluate_main
 from train.run import run
 
-CAPTIONS = {
-    "negative": [
-        "i hate mondays so much, worst day ever",
-        "this is awful and sad, i want to cry",
-        "everything is terrible and i am angry",
-        "so depressing, nobody loves me",
-    ],
-    "neutral": [
-        "the meeting is moved to room four",
-        "bus schedule for the spring term",
-        "a table with two chairs and a lamp",
-        "the report has twelve pages",
-    ],
-    "positive": [
-        "best day ever, i love this so much",
-        "so happy and proud of my friends",
-        "this is wonderful, amazing news",
-        "great vibes, pure joy and fun",
-    ],
-}
-PLAIN = ["me on a tuesday", "when you see it", "my face when", "nobody:"]
-PICTURES = {"negative": (40, 20, 60), "neutral": (128, 128, 128), "positive": (250, 210, 40)}
-
-
-def _picture(sentiment: str, rng: random.Random) -> Image.Image:
-    """A flat colour with a face whose mouth follows the sentiment, plus a little noise."""
-    img = Image.new("RGB", (160, 160), PICTURES[sentiment])
-    d = ImageDraw.Draw(img)
-    d.ellipse((40, 30, 120, 110), outline="black", width=4)
-    d.ellipse((60, 55, 68, 63), fill="black")
-    d.ellipse((92, 55, 100, 63), fill="black")
-    if sentiment == "positive":
-        d.arc((58, 60, 102, 100), 20, 160, fill="black", width=4)
-    elif sentiment == "negative":
-        d.arc((58, 85, 102, 125), 200, 340, fill="black", width=4)
-    else:
-        d.line((62, 90, 98, 90), fill="black", width=4)
-    arr = np.asarray(img, dtype=np.int16) + rng.randint(-20, 20)
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-
-
-def make_memes(root: Path, per_class: int = 24, seed: int = 0) -> Path:
-    """A Memotion-layout folder: half the memes say it in the caption, half in the picture."""
-    rng = random.Random(seed)
-    (root / "images").mkdir(parents=True)
-    rows = []
-    photos = [photo(n, (160, 160)) for n in ("coffee", "astronaut", "rocket", "chelsea")]
-    for sentiment in ("negative", "neutral", "positive"):
-        for i in range(per_class):
-            name = f"{sentiment}_{i}.png"
-            if i % 2:
-                caption = rng.choice(CAPTIONS[sentiment])
-                picture = rng.choice(photos)
-            else:
-                caption = rng.choice(PLAIN)
-                picture = _picture(sentiment, rng)
-            draw_meme(picture, caption.upper()).save(root / "images" / name)
-            rows.append(
-                {
-                    "image_name": name,
-                    "text_ocr": caption,
-                    "text_corrected": caption,
-                    "overall_sentiment": sentiment,
-                    "humour": "funny",
-                    "sarcasm": "general",
-                    "offensive": "not_offensive",
-                    "motivational": "",
-                }
-            )
-    with open(root / "labels.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return root
-
-
 FAST = [
-    "--members",
-    "2",
     "--epochs",
     "40",
     "--patience",
     "40",
     "--hidden",
     "64",
+    "--batch-size",
+    "32",
+    "--tuning-steps",
+    "8",
+    "--lora-rank",
+    "4",
     "--test-fraction",
     "0.3",
     "--val-fraction",
@@ -116,20 +51,34 @@ FAST = [
 
 
 @pytest.fixture(scope="module")
-def memes_dir(tmp_path_factory) -> Path:
-    return make_memes(tmp_path_factory.mktemp("memes"))
+def folders(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("data")
+    return {
+        "metmeme": make_metmeme(root / "metmeme", per_side=40),
+        "sst5": make_sst5(root / "sst5"),
+        "twitter-images": make_twitter_images(root / "photos"),
+    }
 
 
 @pytest.fixture(scope="module")
-def trained(memes_dir, tmp_path_factory) -> tuple[Path, Path]:
+def memotion_dir(tmp_path_factory) -> Path:
+    return make_memes(tmp_path_factory.mktemp("memotion") / "memes")
+
+
+def _data(folders: dict[str, Path]) -> list[str]:
+    return [arg for name, root in folders.items() for arg in ("--data", f"{name}={root}")]
+
+
+@pytest.fixture(scope="module")
+def trained(folders, tmp_path_factory) -> tuple[Path, Path]:
     work = tmp_path_factory.mktemp("run")
     out, cache = work / "model", work / "cache"
-    code = train_main(["--data", str(memes_dir), "--out", str(out), "--cache", str(cache), *FAST])
+    code = train_main([*_data(folders), "--out", str(out), "--cache", str(cache), *FAST])
     assert code == 0
     return out, cache
 
 
-def test_training_writes_the_model_folder(trained):
+def test_training_writes_the_model_folder(trained, folders):
     out, _ = trained
     expected = {
         "config.json",
@@ -138,47 +87,135 @@ def test_training_writes_the_model_folder(trained):
         "confusion.png",
         "reliability.png",
         "training_curve.png",
+        "tuning_curve.png",
         "MODEL_CARD.md",
         "split.json",
     }
     assert expected <= {p.name for p in out.iterdir()}
     split = json.loads((out / "split.json").read_text())
-    assert not set(split["train"]) & set(split["test"])
-    parts = [set(split[k]) for k in ("train", "val", "calibration", "test")]
-    assert sum(map(len, parts)) == len(set().union(*parts)) == 72  # every meme in one part
-    assert "test split" in (out / "MODEL_CARD.md").read_text()
+    assert set(split) == {"metmeme", "sst5", "twitter-images"}
+    parts = [set(split["metmeme"][k]) for k in ("train", "val", "calib", "test")]
+    assert sum(map(len, parts)) == len(set().union(*parts)) == 82  # every meme in one part
+    config = json.loads((out / "config.json").read_text())
+    assert config["text_tuning"]["rank"] == 4 and config["calibration"] == "valence"
+    assert config["text_backbone"]["tuning"].startswith("lora-")
+    assert config["sources"]["metmeme"]["mapping"]["surprise, any intensity"] == list(LABELS)
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "surprise, any intensity → any level" in card and "LoRA adapters (rank 4" in card
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["calibrated_on"] == "metmeme" and metrics["text_tuning"]["best_step"] >= 0
+    assert set(metrics["sources"]["metmeme"]["test_readings"]) == {"text", "image"}
+    rates = metrics["base_rates"]
+    assert sum(rates.values()) == pytest.approx(1.0)
+    assert "mean answer over the" in metrics["base_rates_of"]
 
 
 def test_the_model_learns_the_drawn_sentiment(trained):
     metrics = json.loads((trained[0] / "metrics.json").read_text())
-    assert metrics["test"]["accuracy_3"] >= 0.8, metrics["test"]["confusion_3"]
-    assert min(metrics["test"]["auroc_3"].values()) > 0.8
-    assert metrics["test"]["log_loss_3"] < metrics["test"]["log_loss_base_3"] - 0.3
+    memes = metrics["sources"]["metmeme"]["test"]
+    assert memes["auroc_valence"] >= 0.9, memes
+    assert memes["log_loss_5"] < memes["log_loss_base_5"] - 0.2
+    photos = metrics["sources"]["twitter-images"]["test"]
+    assert photos["accuracy_all"] >= 0.8
 
 
-def test_shipped_style_predictor_reads_captions_and_pictures(trained, text_encoder, image_encoder):
-    from memesent.checkpoint import load_checkpoint
-
-    p = Predictor(load_checkpoint(trained[0]), text_encoder, image_encoder)
+def test_captions_decide_the_side_when_they_carry_the_mood(trained):
+    p = Predictor.load(trained[0])
+    rocket = photo("rocket", (160, 120))  # a photo the captions of both sides came on
+    for reading in ("both", "text"):
+        good = p.predict(rocket, "best day ever, i love this so much").readings[reading]
+        bad = p.predict(rocket, "everything is terrible and i am angry").readings[reading]
+        share = [positive_share(np.array([r[k] for k in LABELS])) for r in (good, bad)]
+        assert share[0] > 0.6 and share[1] < 0.4, (reading, share)
+    words = p.predict(None, "so happy and proud of my friends")
+    assert words.readings["image"] is None and words.label3 == "positive"
     rng = random.Random(7)
-    for sentiment in ("negative", "positive"):
-        meme = draw_meme(_picture(sentiment, rng), "ME ON A TUESDAY")
-        assert p.predict(meme, "me on a tuesday").label3 == sentiment
-    caption = "worst day ever, i hate it"
-    assert p.predict(draw_meme(photo("coffee", (160, 160)), caption.upper()), caption).label3 == (
-        "negative"
-    )
+    shares = {}
+    for side in ("negative", "positive"):  # the picture alone, when it carries the mood
+        probs = p.predict(draw_meme(_picture(side, rng), "ME ON A TUESDAY"), "").probs
+        shares[side] = positive_share(np.array([probs[k] for k in LABELS]))
+    # calibrated on memes whose picture is often a random photo, the picture alone is modest
+    assert shares["positive"] > shares["negative"], shares
+    readings = json.loads((trained[0] / "metrics.json").read_text())["sources"]["metmeme"]
+    assert readings["test_readings"]["image"]["auroc_valence"] > 0.7
+    assert readings["test_readings"]["text"]["auroc_valence"] > 0.7
 
 
-def test_evaluate_json_is_complete_and_consistent(trained, memes_dir, tmp_path):
+def test_evaluate_json_is_complete_and_consistent(trained, folders, tmp_path):
     out, _ = trained
+    target = tmp_path / "eval.json"
+    args = ["--model", str(out), "--data", f"metmeme={folders['metmeme']}", "--json", str(target)]
+    assert evaluate_main([*args, "--split", str(out / "split.json")]) == 0
+    m = json.loads(target.read_text())
+    for key in (
+        "auroc_valence",
+        "spearman_intensity",
+        "valence_ece",
+        "log_loss_5",
+        "log_loss_base_5",
+        "shift_mean",
+        "ci",
+        "readings",
+    ):
+        assert key in m, key
+    split = json.loads((out / "split.json").read_text())["metmeme"]["test"]
+    trained_test = json.loads((out / "metrics.json").read_text())["sources"]["metmeme"]["test"]
+    assert m["n"] + m["n_without_side"] == len(split)
+    for key in ("auroc_valence", "spearman_intensity", "valence_ece", "log_loss_5", "shift_mean"):
+        assert m[key] == pytest.approx(trained_test[key], abs=1e-5), key
+    assert set(m["readings"]) == {"text", "image"}
+    assert target.with_suffix(".valence.png").is_file()
+
+
+def test_evaluate_names_split_examples_it_cannot_find(trained, folders, tmp_path, capsys):
+    out, _ = trained
+    test_names = json.loads((out / "split.json").read_text())["metmeme"]["test"]
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"metmeme": {"test": [*test_names, "ghost.png"]}}))
+    target = tmp_path / "eval.json"
+    args = ["--model", str(out), "--data", f"metmeme={folders['metmeme']}", "--json", str(target)]
+    assert evaluate_main([*args, "--split", str(split)]) == 0
+    m = json.loads(target.read_text())
+    assert m["missing"] == ["ghost.png"]
+    assert "1 listed examples not in the data set" in capsys.readouterr().err
+    assert evaluate_main([*args, "--split", str(split), "--part", "val"]) == 2
+    assert "has no 'val' part" in capsys.readouterr().err
+
+
+def test_cache_is_reused_and_same_seed_same_weights(trained, folders, tmp_path, monkeypatch):
+    out, cache = trained
+    before = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
+    assert sum(p.startswith("lora-") for p in before) == 2  # the tuned adapters and their log
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("features or tuning were recomputed instead of read from the cache")
+
+    monkeypatch.setattr("train.features.load_image", no_work)
+    monkeypatch.setattr("train.text_tuning._train", no_work)
+    again = tmp_path / "again"
+    run(parse_args([*_data(folders), "--out", str(again), "--cache", str(cache), *FAST]))
+    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == before
+    a, b = load_file(str(out / "model.safetensors")), load_file(str(again / "model.safetensors"))
+    assert a.keys() == b.keys()
+    assert all((a[k] == b[k]).all() for k in a)
+
+
+def test_the_writeup_recipe_trains_the_writeups_network(memotion_dir, tmp_path):
+    out = tmp_path / "writeup"
+    args = ["--data", str(memotion_dir), "--out", str(out), "--cache", str(tmp_path / "c")]
+    assert train_main([*args, "--recipe", "writeup", "--epochs", "5"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["fusion"]["kind"] == "concat" and config["calibration"] == "none"
+    assert config["text_tuning"] is None and config["text_backbone"]["tuning"] == ""
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["calibrated_on"] == "memotion" and "macro_f1_3" in metrics["test"]
     target = tmp_path / "eval.json"
     code = evaluate_main(
         [
             "--model",
             str(out),
             "--data",
-            str(memes_dir),
+            str(memotion_dir),
             "--json",
             str(target),
             "--split",
@@ -205,93 +242,41 @@ def test_evaluate_json_is_complete_and_consistent(trained, memes_dir, tmp_path):
         "log_loss_base_3",
         "brier_3",
         "ece_3",
-        "classwise_ece_3",
         "macro_f1_3_balanced",
         "ci",
     ):
         assert key in m, key
-    n = m["n"]
-    assert n == len(json.loads((out / "split.json").read_text())["test"])
-    for k, names in (("3", ("negative", "neutral", "positive")), ("5", LABELS)):
-        conf = np.array(m[f"confusion_{k}"])
-        assert conf.sum() == n
-        assert np.isclose(np.trace(conf) / n, m[f"accuracy_{k}"])
-        assert sum(m[f"per_class_{k}"][c]["support"] for c in names) == n
-        f1s = [m[f"per_class_{k}"][c]["f1"] for c in names]
-        assert np.isclose(np.mean(f1s), m[f"macro_f1_{k}"])
-    trained_metrics = json.loads((out / "metrics.json").read_text())["test"]
-    for key in ("accuracy_3", "log_loss_3", "log_loss_base_3", "brier_3", "ece_3"):
-        assert m[key] == pytest.approx(trained_metrics[key], abs=1e-6), key
-    assert m["auroc_3"] == pytest.approx(trained_metrics["auroc_3"], abs=1e-6)
-    assert target.with_suffix(".confusion.png").is_file()
-    assert target.with_suffix(".reliability.png").is_file()
+    assert m["n"] == len(json.loads((out / "split.json").read_text())["memotion"]["test"])
+    conf = np.array(m["confusion_3"])
+    assert conf.sum() == m["n"] and np.isclose(np.trace(conf) / m["n"], m["accuracy_3"])
+    with pytest.raises(SystemExit):
+        parse_args(["--data", f"sst5={tmp_path}", "--out", str(out), "--recipe", "writeup"])
 
 
-def test_evaluate_names_split_memes_it_cannot_find(trained, memes_dir, tmp_path, capsys):
-    out, _ = trained
-    test_names = json.loads((out / "split.json").read_text())["test"]
-    split = tmp_path / "split.json"
-    split.write_text(json.dumps({"test": [*test_names, "ghost.png"]}))
-    target = tmp_path / "eval.json"
-    args = ["--model", str(out), "--data", str(memes_dir), "--json", str(target)]
-    assert evaluate_main([*args, "--split", str(split)]) == 0
-    m = json.loads(target.read_text())
-    assert m["missing"] == ["ghost.png"] and m["n"] == len(test_names)
-    assert "1 listed memes not in labels.csv" in capsys.readouterr().err
-    assert evaluate_main([*args, "--split", str(split), "--part", "val"]) == 2
-    assert "has no 'val' part" in capsys.readouterr().err
+def test_data_arguments_name_their_adapter(tmp_path):
+    specs = data_specs([f"metmeme={tmp_path}", str(tmp_path / "memotion"), "corrections/"])
+    assert specs[0] == DataSpec("metmeme", [tmp_path])
+    assert specs[1] == DataSpec("memotion", [tmp_path / "memotion", Path("corrections/")])
+    with pytest.raises(ValueError, match="unknown data set 'tweets'"):
+        data_specs([f"tweets={tmp_path}"])
+    with pytest.raises(ValueError, match="given twice"):
+        data_specs([f"sst5={tmp_path}", f"sst5={tmp_path}"])
+    with pytest.raises(SystemExit):
+        parse_args(["--data", f"sst5={tmp_path}", "--out", "x", "--weight", "metmeme=2"])
 
 
-def test_cache_is_reused_and_same_seed_same_weights(trained, memes_dir, tmp_path, monkeypatch):
-    out, cache = trained
-    before = {p.name: p.stat().st_mtime_ns for p in cache.iterdir()}
-    assert len(before) == 3  # text, image, mirrored image
-
-    def no_decoding(*args, **kwargs):
-        raise AssertionError("features were recomputed instead of read from the cache")
-
-    monkeypatch.setattr("train.features.load_image", no_decoding)
-    again = tmp_path / "again"
-    run(parse_args(["--data", str(memes_dir), "--out", str(again), "--cache", str(cache), *FAST]))
-    assert {p.name: p.stat().st_mtime_ns for p in cache.iterdir()} == before
-    a, b = load_file(str(out / "model.safetensors")), load_file(str(again / "model.safetensors"))
-    assert a.keys() == b.keys()
-    assert all((a[k] == b[k]).all() for k in a)
-
-    other = tmp_path / "other"
-    run(
-        parse_args(
-            [
-                "--data",
-                str(memes_dir),
-                "--out",
-                str(other),
-                "--cache",
-                str(cache),
-                *FAST,
-                "--hidden",
-                "32",
-                "--seed",
-                "1",
-            ]
-        )
-    )
-    c = load_file(str(other / "model.safetensors"))
-    assert c["members.0.out.1.weight"].shape[1] == 32
-
-
-def test_missing_and_broken_images_are_skipped(memes_dir, tmp_path):
+def test_missing_and_broken_images_are_skipped(memotion_dir, tmp_path):
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)
-    rows = (memes_dir / "labels.csv").read_text().splitlines()
+    rows = (memotion_dir / "labels.csv").read_text().splitlines()
     (root / "labels.csv").write_text("\n".join(rows[:8]) + "\n")
     for line in rows[1:5]:
         name = line.split(",")[0]
-        (root / "images" / name).write_bytes((memes_dir / "images" / name).read_bytes())
+        (root / "images" / name).write_bytes((memotion_dir / "images" / name).read_bytes())
     (root / "images" / rows[5].split(",")[0]).write_text("not a picture")
     truncated = root / "images" / rows[7].split(",")[0]
     jpeg = io.BytesIO()
-    Image.open(memes_dir / "images" / truncated.name).convert("RGB").save(jpeg, "JPEG")
+    Image.open(memotion_dir / "images" / truncated.name).convert("RGB").save(jpeg, "JPEG")
     truncated.write_bytes(jpeg.getvalue()[: len(jpeg.getvalue()) // 2])
     with Image.open(truncated) as header:
         header.verify()  # a header check alone would let this one through
@@ -345,69 +330,6 @@ def test_split_of_few_memes_falls_back_or_says_why():
     assert sorted(np.concatenate(parts)) == list(range(15)) and min(map(len, parts)) > 0
     with pytest.raises(DataError, match="too few"):
         stratified_split(np.array([2]), 0.15, 0.15, 0)
-
-
-# Captions the fine-tuning never saw, in other words than the training captions
-UNSEEN_CAPTIONS = [
-    ("such a miserable rotten afternoon, i feel awful", "negative"),
-    ("everyone ignores me and it hurts", "negative"),
-    ("the library opens at nine on weekdays", "neutral"),
-    ("a grey box sits on the shelf", "neutral"),
-    ("we won the final, what a fantastic night", "positive"),
-    ("my puppy makes me smile every morning", "positive"),
-]
-
-
-def outside_test_of(memes) -> list:
-    from train.ablation import outside_test
-    from train.run import TrainConfig
-
-    return list(outside_test(TrainConfig(Path(), Path()), memes.labels))
-
-
-def test_finetune_trains_only_the_top_layers_and_learns_captions(memes_dir, tmp_path):
-    from train.finetune import FinetuneSettings, finetune_fold
-    from train.finetune import main as finetune_main
-
-    memes = load_memes(memes_dir)
-    worded = np.array(
-        [i for i, n in enumerate(memes.names) if int(n.split("_")[1].split(".")[0]) % 2]
-    )
-    settings = FinetuneSettings(layers=1, epochs=4, lr=1e-4, head_lr=1e-2, batch_size=8)
-    model = finetune_fold(memes.captions, memes.labels, worded, worded, settings, seed=0)
-    fresh = load_text_encoder().state_dict()
-    tuned = model.encoder.state_dict()
-    changed = {
-        k.split(".")[3]
-        for k in fresh
-        if "encoder.layer." in k and not torch.equal(fresh[k], tuned[k])
-    }
-    assert changed == {"5"}  # MiniLM's six layers: only the top one moved
-    assert torch.equal(
-        fresh["model.embeddings.word_embeddings.weight"],
-        tuned["model.embeddings.word_embeddings.weight"],
-    )
-    probs = model.log_probs([c for c, _ in UNSEEN_CAPTIONS]).exp().numpy()
-    assert [LABELS[k] for k in probs.argmax(1)] == [label for _, label in UNSEEN_CAPTIONS]
-
-    out = tmp_path / "finetune.json"
-    code = finetune_main(
-        [
-            "--data",
-            str(memes_dir),
-            "--layers",
-            "1",
-            "--epochs",
-            "1",
-            "--folds",
-            "2",
-            "--json",
-            str(out),
-        ]
-    )
-    assert code == 0
-    row = json.loads(out.read_text())["row"]
-    assert row["variant"].startswith("text only") and row["n"] == len(outside_test_of(memes))
 
 
 def test_feature_cache_recomputes_damaged_files_and_leaves_no_temporary_names(tmp_path):

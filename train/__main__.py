@@ -1,5 +1,7 @@
-"""python -m train --data DIR [--data DIR ...] --out DIR [options]: train a fusion head on
-labelled memes (several folders train as one set; --init starts from an existing model)."""
+"""python -m train --data [SOURCE=]DIR [--data ...] --out DIR [options]: train one model on one
+or more data sets (a bare DIR is Memotion's layout; several bare DIRs train as one Memotion
+set). SOURCE is one of the registered adapters (train.sources). --init starts from an
+existing model; --recipe writeup trains the write-up's network on Memotion."""
 
 from __future__ import annotations
 
@@ -7,37 +9,76 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from memesent.backbones import IMAGE_SPECS, TEXT_SPECS
 from memesent.fusion import FUSIONS
 from memesent.model import CALIBRATIONS
 
-from .config import DEFAULT_CACHE, TrainConfig
+from .config import DEFAULT_CACHE, RECIPES, DataSpec, TrainConfig, data_specs, writeup_recipe
 from .data import DataError
-from .loop import BALANCING, LOSSES, HeadSettings
+from .loop import HeadSettings
 from .run import run
+from .sources import SOURCES
+from .text_tuning import TuningSettings
+
+
+def pairs(values: list[str] | None, flag: str) -> dict[str, float]:
+    out = {}
+    for value in values or []:
+        name, sep, number = value.partition("=")
+        try:
+            out[name] = float(number)
+        except ValueError:
+            raise ValueError(f"{flag} takes SOURCE=NUMBER, not {value!r}") from None
+        if not sep or out[name] < 0:
+            raise ValueError(f"{flag} takes SOURCE=NUMBER (at least 0), not {value!r}")
+    return out
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    d, h = TrainConfig(Path(), Path()), HeadSettings()
+    d, h, t = TrainConfig([DataSpec("memotion", [])], Path()), HeadSettings(), TuningSettings()
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__)
     p.add_argument(
         "--data",
-        type=Path,
         action="append",
         required=True,
-        help="folder with labels.csv and images/ (repeat it to train on several)",
+        metavar="[SOURCE=]DIR",
+        help=f"a data set: SOURCE one of {', '.join(SOURCES)}; a bare DIR is Memotion's layout "
+        "(repeat it to train on several)",
     )
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
+    p.add_argument("--recipe", choices=RECIPES, default=d.recipe, help="writeup: the write-up's")
     p.add_argument(
         "--init",
         type=Path,
         default=None,
-        help="start from this model folder's head (a quick update on new memes)",
+        help="start from this model folder's head and text encoder (a quick update)",
     )
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache folder")
+    p.add_argument(
+        "--weight",
+        action="append",
+        metavar="SOURCE=W",
+        help="a data set's share of every batch (default 1 each)",
+    )
+    p.add_argument(
+        "--calibrate-on",
+        choices=list(SOURCES),
+        default=None,
+        help="the data set whose memes choose the epoch and fit the calibration "
+        "(default: metmeme, else memotion, else the first)",
+    )
+    p.add_argument(
+        "--text-tuning",
+        choices=("lora", "none"),
+        default="lora",
+        help="teach the text encoder sentiment with LoRA adapters, or keep it frozen",
+    )
+    p.add_argument("--tuning-steps", type=int, default=t.steps, help="text-encoder tuning steps")
+    p.add_argument("--tuning-lr", type=float, default=t.lr)
+    p.add_argument("--lora-rank", type=int, default=t.lora.rank)
     p.add_argument("--text-backbone", choices=list(TEXT_SPECS), default=d.text_backbone)
     p.add_argument("--image-backbone", choices=list(IMAGE_SPECS), default=d.image_backbone)
     p.add_argument("--fusion", choices=list(FUSIONS), default=d.fusion)
@@ -48,54 +89,50 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         "--calibration",
         choices=CALIBRATIONS,
         default=d.calibration,
-        help="fitted on the calibration part: temperature and per-level bias (vector), "
-        "temperature only, or none (default: %(default)s)",
+        help="fitted per reading on the calibration memes (default: %(default)s)",
     )
     p.add_argument("--epochs", type=int, default=h.epochs)
     p.add_argument("--patience", type=int, default=h.patience)
     p.add_argument("--lr", type=float, default=h.lr)
     p.add_argument("--weight-decay", type=float, default=h.weight_decay)
     p.add_argument("--batch-size", type=int, default=h.batch_size)
-    p.add_argument("--balance", choices=BALANCING, default=h.balance, help="class weights")
-    p.add_argument("--loss", choices=LOSSES, default=h.loss, help="cross-entropy or ordinal")
-    p.add_argument("--label-smoothing", type=float, default=h.label_smoothing)
     p.add_argument(
-        "--ordinal-smoothing",
-        type=float,
-        default=h.ordinal_smoothing,
-        help="share of each target moved to the neighbouring levels",
-    )
-    p.add_argument(
-        "--aux-weight",
-        type=float,
-        default=h.aux_weight,
-        help="weight of the humour/sarcasm/offensive/motivational losses (0: off)",
-    )
-    p.add_argument(
-        "--no-flip",
-        dest="flip",
-        action="store_false",
-        help="no mirrored-image feature augmentation",
+        "--no-flip", dest="flip", action="store_false", help="no mirrored-picture augmentation"
     )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--val-fraction", type=float, default=d.val_fraction)
     p.add_argument("--calib-fraction", type=float, default=d.calib_fraction)
     p.add_argument("--test-fraction", type=float, default=d.test_fraction)
     a = p.parse_args(argv)
-    if a.members < 1 or a.epochs < 1:
-        p.error("--members and --epochs must be at least 1")
+    if a.members < 1 or a.epochs < 1 or a.tuning_steps < 1 or a.lora_rank < 1:
+        p.error("--members, --epochs, --tuning-steps and --lora-rank must be at least 1")
     parts = (a.val_fraction, a.calib_fraction, a.test_fraction)
     if not (all(0 < f < 1 for f in parts) and sum(parts) < 1):
         p.error(
             "--val-fraction, --calib-fraction and --test-fraction must be in (0, 1) "
             "and sum to less than 1"
         )
-    args = vars(a)
+    args = dict(vars(a))
     try:
         head = HeadSettings(**{f.name: args.pop(f.name) for f in fields(HeadSettings)})
+        tuning = replace(
+            t,
+            steps=args.pop("tuning_steps"),
+            lr=args.pop("tuning_lr"),
+            lora=replace(t.lora, rank=a.lora_rank, alpha=2 * args.pop("lora_rank")),
+        )
+        cfg = TrainConfig(
+            data=data_specs(args.pop("data")),
+            weights=pairs(args.pop("weight"), "--weight"),
+            tuning=None if args.pop("text_tuning") == "none" else tuning,
+            head=head,
+            **args,
+        )
+        if cfg.recipe == "writeup":
+            cfg = writeup_recipe(cfg)
     except ValueError as err:
         p.error(str(err))
-    return TrainConfig(head=head, **args)
+    return cfg
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,14 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as err:
         print(f"python -m train: {err}", file=sys.stderr)
         return 2
-    test = metrics["test"]
-    summary = {
-        k: round(test[k], 3) for k in ("accuracy_3", "macro_f1_3", "accuracy_5", "macro_f1_5")
-    }
-    summary["f1_negative_3"] = round(test["per_class_3"]["negative"]["f1"], 3)
-    summary.update({k: round(test[k], 3) for k in ("log_loss_3", "log_loss_base_3", "ece_3")})
-    summary["auroc_3"] = {c: v if v is None else round(v, 3) for c, v in test["auroc_3"].items()}
-    print(f"wrote {cfg.out}; test split ({test['n']} memes): {json.dumps(summary)}")
+    summary = {}
+    for name, result in metrics["sources"].items():
+        headline = SOURCES[name].headline
+        value = result.get("test", {}).get(headline)
+        summary[name] = {headline: None if value is None else round(value, 3)}
+    print(f"wrote {cfg.out}; test parts: {json.dumps(summary)}")
     return 0
 
 

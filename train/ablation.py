@@ -1,16 +1,20 @@
-"""python -m train.ablation --data DIR: which recipe gives probabilities that carry information.
+"""python -m train.ablation --data SOURCE=DIR ...: which data sets, which text encoder and which
+parts of the model carry the sentiment of memes.
 
-Every row is measured the same way: the memes outside the training run's test split (same seed,
-same fractions) are cut into stratified folds; for each fold a head is trained on the rest, with
-inner train / validation (epoch) / calibration parts, and predicts the held-out fold. The
-held-out predictions of all folds are pooled (every meme predicted once, by a head that never
-saw it) and scored together: AUROC per class, Spearman over the five levels, log-loss against
-the base rates' log-loss, calibration error, and the decisions, with bootstrap 95 % intervals.
+Every row is a head trained as `python -m train` trains it (same split, seed and settings) on
+the backbones' cached features, and measured on the calibrating source's memes (MET-Meme's):
+AUROC of positive against negative memes and Spearman with the signed intensity on the
+validation part (where recipes are chosen) and on the test part, with bootstrap 95 % intervals,
+and the text sources' own measures (SST-5 accuracy, SemEval macro-recall) of the words' reading.
+The text encoder is the one `python -m train` tunes on the same data (read from the cache: run
+that first, or it is tuned here) or, for the frozen rows, the pretrained one.
 
-Rows: stating the base rates; the write-up's recipe uncalibrated, then calibrated; the shipped
-recipe; steps tried on top of it (class weights, label smoothing, stronger weight decay, a lower
-learning rate, an ordinal loss, soft ordinal targets, auxiliary labels, a sentiment lexicon);
-then controls (one modality, shuffled labels).
+Rows: stating the base rates; VADER's compound score of the caption (a sentiment lexicon, no
+training); the recipe with all data sets; each data set left out of the head's training; the
+frozen text encoder; the recipe's words alone and picture alone; labels shuffled (a control
+that must fall to chance); and, when Memotion is given, the write-up's recipe trained on it.
+Leaving a data set out of the text encoder's tuning would need a tuning run per row (tens of
+minutes each) and is not measured here.
 """
 
 from __future__ import annotations
@@ -19,241 +23,152 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from memesent.labels import LABELS3
-from memesent.model import ModelConfig
+from memesent.backbones import IMAGE_SPECS, TEXT_SPECS
 
-from .config import DEFAULT_CACHE, TrainConfig
-from .data import DataError, load_memes
-from .lexicon import vader_features
-from .loop import Features, HeadSettings, base_rates, fit_head, predict_probs
-from .metrics import evaluate_probs
-from .run import extract_features
+from .config import DEFAULT_CACHE, TrainConfig, data_specs, writeup_recipe
+from .data import DataError
+from .loop import Pool, fit_head, reading_log_probs
+from .run import build_pool, load_data, text_encoder_for
+from .sources import SOURCES, Examples
 
-MODALITIES = ("both", "text", "image", "lexicon", "both+lexicon")
+COLUMNS = ("auroc_valence", "spearman_intensity", "valence_ece")
 
 
 @dataclass(frozen=True)
 class Variant:
-    """One row of the table: a recipe, or a control.
-
-    `modality`: which features the head sees (`lexicon`: VADER's four caption scores only;
-    `both+lexicon`: those beside the text features). `base_rates_only`: no head at all, every
-    meme gets its fold's training base rates.
-    """
+    """One row: the head's training sources (None: all), which text encoder (`tuned` or
+    `frozen`), the reading measured, and whether the training labels are shuffled."""
 
     name: str
-    fusion: str = "gated"
-    members: int = 1
-    calibration: str = "vector"
-    head: HeadSettings = field(default_factory=HeadSettings)
-    modality: str = "both"
-    shuffle_labels: bool = False
-    base_rates_only: bool = False
+    sources: tuple[str, ...] | None = None
+    encoder: str = "tuned"
+    reading: str = "both"
+    shuffle: bool = False
 
 
-def variants() -> list[Variant]:
-    """The base rates, the write-up's recipe, the shipped recipe (the defaults of
-    `python -m train`), steps tried on top of it, then the controls."""
-    d = TrainConfig(Path(), Path())
-    shipped = Variant("shipped recipe", d.fusion, d.members, d.calibration, d.head)
-    writeup = Variant(
-        "write-up recipe: concat fusion, cross-entropy, uncalibrated",
-        "concat",
-        calibration="none",
-        head=replace(d.head, balance="none", flip=False),
-    )
-
-    def on_top(name: str, **head) -> Variant:
-        return replace(shipped, name=f"shipped + {name}", head=replace(shipped.head, **head))
-
-    return [
-        Variant("stating the base rates for every meme", base_rates_only=True),
-        writeup,
-        replace(writeup, name="write-up recipe, calibrated (vector)", calibration="vector"),
-        shipped,
-        replace(shipped, name="shipped, temperature only", calibration="temperature"),
-        on_top("class weights (sqrt)", balance="sqrt"),
-        on_top("label smoothing 0.1", label_smoothing=0.1),
-        on_top("weight decay 0.01", weight_decay=0.01),
-        on_top("learning rate 1e-4", lr=1e-4),
-        on_top("ordinal loss (cumulative)", loss="cumulative"),
-        on_top("soft ordinal targets (0.3 to neighbours)", ordinal_smoothing=0.3),
-        on_top("auxiliary labels (weight 0.3)", aux_weight=0.3),
-        replace(shipped, name="shipped + VADER lexicon features", modality="both+lexicon"),
-        replace(shipped, name="VADER lexicon scores alone", modality="lexicon"),
-        replace(shipped, name="control: text only", modality="text"),
-        replace(
-            shipped,
-            name="text only + ordinal loss",
-            modality="text",
-            head=replace(shipped.head, loss="cumulative"),
-        ),
-        replace(
-            shipped,
-            name="text only + auxiliary labels (weight 0.3)",
-            modality="text",
-            head=replace(shipped.head, aux_weight=0.3),
-        ),
-        replace(shipped, name="control: image only", modality="image"),
-        replace(shipped, name="control: shuffled training labels", shuffle_labels=True),
+def variants(names: list[str], calibrating: str) -> list[Variant]:
+    rows = [Variant("all data sets (the recipe)")]
+    rows += [
+        Variant(f"without {n}", tuple(m for m in names if m != n))
+        for n in names
+        if n != calibrating and n != "memotion"
     ]
+    rows += [
+        Variant(
+            f"without {calibrating} in the head (calibrated on it)",
+            tuple(m for m in names if m != calibrating),
+        ),
+        Variant("frozen text encoder", encoder="frozen"),
+        Variant("the recipe, words alone", reading="text"),
+        Variant("the recipe, picture alone", reading="image"),
+        Variant("control: shuffled training labels", shuffle=True),
+    ]
+    return rows
 
 
-def features_for(feats: Features, lexicon: torch.Tensor, modality: str) -> Features:
-    """The features a variant's head sees; a modality it must not see is zeroed (the head's
-    standardisation then makes it a constant)."""
-    if modality not in MODALITIES:
-        raise ValueError(f"unknown modality {modality!r}; choose one of {MODALITIES}")
-    blank_image = torch.zeros_like(feats.image)
-    if modality == "text":
-        return Features(feats.text, blank_image, blank_image)
-    if modality == "image":
-        return Features(torch.zeros_like(feats.text), feats.image, feats.image_flip)
-    if modality == "lexicon":
-        return Features(lexicon, blank_image, blank_image)
-    if modality == "both+lexicon":
-        return Features(torch.cat([feats.text, lexicon], 1), feats.image, feats.image_flip)
-    return feats
-
-
-@dataclass(frozen=True)
-class Fold:
-    """One fold: `held` is predicted; the rest is cut into `train` (fitted on), `val` (chooses
-    the epoch) and `calib` (fits the calibration)."""
-
-    train: np.ndarray
-    val: np.ndarray
-    calib: np.ndarray
-    held: np.ndarray
-
-
-def outside_test(cfg: TrainConfig, labels: np.ndarray) -> np.ndarray:
-    """The memes that a training run with `cfg` does not keep for its test split."""
-    split = cfg.split(labels)
-    return np.sort(np.concatenate([split.train, split.val, split.calib]))
-
-
-def cv_folds(pool: np.ndarray, labels: np.ndarray, folds: int, seed: int) -> Iterator[Fold]:
-    """Stratified folds of `pool`; the rest of each fold split 70 / 15 / 15, stratified."""
-    kfold = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    for k, (fit, held) in enumerate(kfold.split(pool, labels[pool])):
-        fit, held = pool[fit], pool[held]
-        train, rest = train_test_split(
-            fit, test_size=0.3, stratify=labels[fit], random_state=seed + k
-        )
-        val, calib = train_test_split(
-            rest, test_size=0.5, stratify=labels[rest], random_state=seed + k
-        )
-        yield Fold(train, val, calib, held)
-
-
-def cross_validate(
-    variant: Variant,
-    feats: Features,
-    lexicon: torch.Tensor,
-    labels: np.ndarray,
-    aux: dict[str, np.ndarray],
-    pool: np.ndarray,
-    base: ModelConfig,
-    folds: int,
-    seed: int,
-) -> np.ndarray:
-    """Held-out five-level probabilities of `variant` for every meme of `pool`, (len(labels), 5)
-    with rows outside `pool` left at 0."""
-    feats = features_for(feats, lexicon, variant.modality)
-    fusion = replace(base.fusion, kind=variant.fusion, text_dim=feats.text.shape[1])
-    probs = np.zeros((len(labels), len(base.labels)))
-    for k, fold in enumerate(cv_folds(pool, labels, folds, seed)):
-        rates = base_rates(labels[fold.train])
-        if variant.base_rates_only:
-            probs[fold.held] = rates
+def measure(
+    head, pool: Pool, sets: list[Examples], where: dict, calibrating: str, reading: str
+) -> dict:
+    """The row's measures: the calibrating source's valence on val and test, each text source's
+    headline on its test part (the words' reading)."""
+    out: dict = {}
+    rates = np.array(head.config.base_rates)
+    for ex in sets:
+        source = SOURCES[ex.source]
+        parts = ("val", "test") if ex.source == calibrating else ("test",)
+        if ex.source != calibrating and source.reading != "text":
             continue
-        y = labels.copy()
-        if variant.shuffle_labels:
-            fit = np.concatenate([fold.train, fold.val, fold.calib])
-            y[fit] = np.random.default_rng(seed + k).permutation(y[fit])
-        config = replace(
-            base,
-            fusion=fusion,
-            members=variant.members,
-            calibration=variant.calibration,
-            base_rates=rates,
-        )
-        head, _ = fit_head(
-            config, feats, y, aux, (fold.train, fold.val, fold.calib), variant.head, seed + k
-        )
-        probs[fold.held] = predict_probs(head, feats, fold.held)
-    return probs
+        for part in parts:
+            idx = ex.part(part)
+            logp = reading_log_probs(head, pool, idx + where[ex.source])[
+                reading if ex.source == calibrating else "both"
+            ]
+            rows = ~np.isnan(logp).any(1)
+            if not rows.any():
+                continue
+            score = source.score(ex.subset(idx[rows]), np.exp(logp[rows]), rates, part == "test")
+            out[f"{ex.source}_{part}"] = score
+    return out
 
 
-def summarise(name: str, metrics: dict) -> dict:
-    """One table row from pooled held-out metrics: values and their 95 % intervals."""
-    ci = metrics["ci"]
-    row = {
-        "variant": name,
-        "n": metrics["n"],
-        "accuracy_3": metrics["accuracy_3"],
-        "macro_f1_3_balanced": [metrics["macro_f1_3_balanced"], ci["macro_f1_3_balanced"]],
-        "spearman_5": [metrics["spearman_5"], ci["spearman_5"]],
-        "log_loss_3": metrics["log_loss_3"],
-        "log_loss_3_minus_base": [
-            metrics["log_loss_3"] - metrics["log_loss_base_3"],
-            ci["log_loss_3_minus_base"],
-        ],
-        "ece_3": metrics["ece_3"],
-    }
-    for c in LABELS3:
-        row[f"auroc_{c}"] = [metrics["auroc_3"][c], ci[f"auroc_3_{c}"]]
-    return row
+def fit(cfg: TrainConfig, pool: Pool, sets: list[Examples], where: dict, v: Variant, config):
+    keep = set(v.sources or [ex.source for ex in sets])
+    calibrating = next(ex for ex in sets if ex.source == cfg.calibrating_source)
 
+    def part(ex: Examples, name: str) -> np.ndarray:
+        idx = ex.part(name)
+        return idx[~ex.allowed[idx].all(1)] + where[ex.source]
 
-def _cell(value: list | float | None, digits: int = 3) -> str:
-    if isinstance(value, list):
-        v, ci = value
-        if v is None:
-            return "–"
-        return f"{v:.{digits}f} [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else f"{v:.3f}"
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def markdown(rows: list[dict]) -> str:
-    cols = (
-        "auroc_negative",
-        "auroc_neutral",
-        "auroc_positive",
-        "spearman_5",
-        "log_loss_3_minus_base",
-        "ece_3",
-        "accuracy_3",
-        "macro_f1_3_balanced",
+    train = {ex.source: part(ex, "train") for ex in sets if ex.source in keep}
+    if v.shuffle:
+        pool = replace(pool, allowed=pool.allowed.clone())
+        rng = np.random.default_rng(cfg.seed)
+        for idx in train.values():
+            pool.allowed[torch.as_tensor(idx)] = pool.allowed[torch.as_tensor(rng.permutation(idx))]
+    shares = {s: cfg.weight(s) for s in train}
+    head, _ = fit_head(
+        config,
+        pool,
+        train,
+        shares,
+        part(calibrating, "val"),
+        part(calibrating, "calib"),
+        cfg.head,
+        cfg.seed,
     )
-    lines = [
-        "| recipe | AUROC neg | AUROC neu | AUROC pos | Spearman (5) | log-loss − base | ECE "
-        "| accuracy | macro-F1, balanced |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    return head, pool
+
+
+def vader_row(sets: list[Examples], calibrating: str) -> dict:
+    """VADER's compound score of the caption as the valence (memes without a caption: 0)."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from .metrics import auroc, spearman
+
+    analyzer = SentimentIntensityAnalyzer()
+    ex = next(e for e in sets if e.source == calibrating)
+    out = {}
+    for part in ("val", "test"):
+        idx = ex.part(part)
+        signed = ex.extra["signed_intensity"][idx]
+        sided = ~np.isnan(signed)
+        score = np.array([analyzer.polarity_scores(ex.captions[i] or "")["compound"] for i in idx])[
+            sided
+        ]
+        out[f"{calibrating}_{part}"] = {
+            "n": int(sided.sum()),
+            "auroc_valence": auroc(signed[sided] > 0, score),
+            "spearman_intensity": spearman(score, signed[sided]),
+        }
+    return out
+
+
+def _cell(result: dict | None, key: str) -> str:
+    if not result or result.get(key) is None:
+        return "–"
+    ci = result.get("ci", {}).get(key)
+    return f"{result[key]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+
+
+def markdown(rows: list[dict], calibrating: str, text_sources: list[str]) -> str:
+    head = [
+        f"| row | {calibrating} val AUROC | test AUROC | test Spearman | test valence ECE | "
+        + " | ".join(f"{s} test {SOURCES[s].headline}" for s in text_sources)
+        + " |",
+        "| --- |" + " ---: |" * (4 + len(text_sources)),
     ]
     for r in rows:
-        lines.append(f"| {r['variant']} | " + " | ".join(_cell(r[c]) for c in cols) + " |")
-    return "\n".join(lines)
-
-
-def above_chance(rows: list[dict]) -> list[str]:
-    """Sentences naming each recipe and class whose AUROC interval lies above 0.5."""
-    found = []
-    for r in rows:
-        for c in LABELS3:
-            v, ci = r[f"auroc_{c}"]
-            if ci and ci[0] > 0.5:
-                found.append(f"{r['variant']}: {c} AUROC {v:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]")
-    return found
+        val, test = r.get(f"{calibrating}_val"), r.get(f"{calibrating}_test")
+        cells = [_cell(val, "auroc_valence"), *(_cell(test, k) for k in COLUMNS)]
+        cells += [_cell(r.get(f"{s}_test"), SOURCES[s].headline) for s in text_sources]
+        head.append(f"| {r['row']} | " + " | ".join(cells) + " |")
+    return "\n".join(head)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,60 +177,97 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--data", type=Path, action="append", required=True, help="repeat for several folders"
-    )
+    p.add_argument("--data", action="append", required=True, metavar="SOURCE=DIR")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=0,
-        help="seed of the folds and heads; the memes are always those outside the test split "
-        "of python -m train's defaults",
-    )
     p.add_argument("--only", nargs="+", metavar="TEXT", help="rows whose name contains a TEXT")
     p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     a = p.parse_args(argv)
-    if a.folds < 2:
-        p.error("--folds must be at least 2")
-    cfg = TrainConfig(data=a.data, out=Path(), cache=a.cache)
     try:
-        memes = load_memes(cfg.data)
-    except DataError as err:
+        cfg = TrainConfig(data=data_specs(a.data), out=Path(), cache=a.cache)
+        sets = load_data(cfg)
+    except (DataError, ValueError) as err:
         print(f"python -m train.ablation: {err}", file=sys.stderr)
         return 2
-    pool = outside_test(cfg, memes.labels)
-    feats, text_spec, image_spec = extract_features(cfg, memes)
-    lexicon = vader_features(memes.captions)
-    pool_rates = np.array(base_rates(memes.labels[pool]))
-    base = cfg.model_config(text_spec, image_spec, tuple(pool_rates))
-    chosen = [v for v in variants() if not a.only or any(t in v.name for t in a.only)]
-    print(f"{len(pool)} memes outside the test split, {a.folds}-fold cross-validation", flush=True)
-    rows = []
-    for variant in chosen:
-        start = time.perf_counter()
-        probs = cross_validate(
-            variant, feats, lexicon, memes.labels, memes.aux, pool, base, a.folds, a.seed
-        )
-        metrics = evaluate_probs(memes.labels[pool], probs[pool], pool_rates)
-        rows.append(summarise(variant.name, metrics))
+    calibrating = cfg.calibrating_source
+    if calibrating != "metmeme":
+        print("python -m train.ablation: needs metmeme=DIR (memes with emotions)", file=sys.stderr)
+        return 2
+    offsets = np.cumsum([0] + [len(ex) for ex in sets])
+    where = {ex.source: int(offsets[k]) for k, ex in enumerate(sets)}
+    pools, configs = {}, {}
+    for kind in ("tuned", "frozen"):
+        run_cfg = cfg if kind == "tuned" else replace(cfg, tuning=None)
+        encoder, _, _ = text_encoder_for(run_cfg, sets, None)
+        pools[kind], image_spec = build_pool(run_cfg, sets, encoder)
+        lora = cfg.tuning.lora if kind == "tuned" and cfg.tuning else None
+        configs[kind] = run_cfg.model_config(encoder.spec, image_spec, lora)
+    names = [ex.source for ex in sets]
+    text_sources = [n for n in names if SOURCES[n].reading == "text"]
+    rows = [{"row": "stating the base rates for every meme"}]
+    chosen = variants(names, calibrating)
+    if a.only:
+        chosen = [v for v in chosen if any(t in v.name for t in a.only)]
+    start = time.perf_counter()
+    rates_head = None
+    for v in chosen:
+        head, pool = fit(cfg, pools[v.encoder], sets, where, v, configs[v.encoder])
+        rows.append({"row": v.name, **measure(head, pool, sets, where, calibrating, v.reading)})
+        rates_head = rates_head or head
         print(
-            f"{variant.name}: AUROC {[_cell(rows[-1][f'auroc_{c}']) for c in LABELS3]}, "
-            f"log-loss − base {_cell(rows[-1]['log_loss_3_minus_base'], 4)} "
+            f"{v.name}: {_cell(rows[-1].get(f'{calibrating}_test'), 'auroc_valence')} "
             f"({time.perf_counter() - start:.0f} s)",
             flush=True,
         )
-    print(markdown(rows))
-    found = above_chance(rows)
-    print(
-        "AUROC intervals above 0.5:\n" + "\n".join(found)
-        if found
-        else "No recipe has an AUROC interval above 0.5 for any class."
-    )
+    if rates_head is not None:
+        rows[0].update(_base_rate_row(rates_head, sets, calibrating))
+    rows.insert(1, {"row": "VADER compound score of the caption", **vader_row(sets, calibrating)})
+    if "memotion" in names:
+        rows.append(_writeup_row(cfg, sets, where, pools["frozen"], calibrating))
+    print(markdown(rows, calibrating, text_sources))
     if a.json:
-        a.json.write_text(json.dumps(rows, indent=2) + "\n")
+        a.json.write_text(json.dumps(rows, indent=2, default=float) + "\n")
     return 0
+
+
+def _base_rate_row(head, sets: list[Examples], calibrating: str) -> dict:
+    ex = next(e for e in sets if e.source == calibrating)
+    rates = np.array(head.config.base_rates)
+    out = {}
+    for part in ("val", "test"):
+        sub = ex.subset(ex.part(part))
+        out[f"{calibrating}_{part}"] = SOURCES[calibrating].score(
+            sub, np.tile(rates, (len(sub), 1)), rates, False
+        )
+    return out
+
+
+def _writeup_row(cfg, sets, where, pool, calibrating) -> dict:
+    """The write-up's recipe: trained on Memotion alone (frozen encoder, concatenation, no
+    calibration), measured on the calibrating source's memes."""
+    memotion = TrainConfig(data=[d for d in cfg.data if d.source == "memotion"], out=Path())
+    memotion = writeup_recipe(memotion)
+    model_config = memotion.model_config(
+        TEXT_SPECS[cfg.text_backbone], IMAGE_SPECS[cfg.image_backbone], None
+    )
+    ex = next(e for e in sets if e.source == "memotion")
+
+    def part(name: str) -> np.ndarray:
+        return ex.part(name) + where["memotion"]
+
+    head, _ = fit_head(
+        model_config,
+        pool,
+        {"memotion": part("train")},
+        {"memotion": 1.0},
+        part("val"),
+        part("calib"),
+        memotion.head,
+        memotion.seed,
+    )
+    return {
+        "row": "the write-up's recipe (Memotion only)",
+        **measure(head, pool, sets, where, calibrating, "both"),
+    }
 
 
 if __name__ == "__main__":

@@ -106,7 +106,7 @@ def _load_folder(data_dir: Path, prefix: str) -> MemeSet:
     captions = _captions(df)
     keep, skipped = [], []
     for i, name in enumerate(df["image_name"]):
-        reason = _image_problem(root / "images", name)
+        reason = image_problem(root / "images", name)
         if reason:
             skipped.append((name, reason))
         else:
@@ -141,7 +141,7 @@ def _aux(df: pd.DataFrame, column: str, levels: tuple[str, ...]) -> np.ndarray:
     return np.array([index.get(v.strip(), -1) for v in df[column]], dtype=np.int64)
 
 
-def _image_problem(images: Path, name: str) -> str | None:
+def image_problem(images: Path, name: str) -> str | None:
     """Why the picture `name` in `images` cannot be used, or None. A name that leaves the folder
     (absolute, or with `..`) is refused unread. The picture is decoded in full, as training will
     decode it: a header check alone lets truncated JPEGs through."""

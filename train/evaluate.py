@@ -1,7 +1,10 @@
-"""python -m train.evaluate --model DIR --data DIR --json FILE: score a model on labelled memes.
+"""python -m train.evaluate --model DIR --data [SOURCE=]DIR --json FILE: a model on a data set.
 
 Runs the full prediction path (`memesent.Predictor`: image decoding, backbones, head) on every
-readable meme of a Memotion-layout folder, or on one part of a training run's `split.json`.
+readable example of a data set (a bare DIR is Memotion's layout; SOURCE=DIR names its adapter,
+see train.sources), or on one part of a training run's `split.json`, and scores the answers by
+that data set's own measures. A meme is scored by the reading of the modalities it has; memes
+with both are also scored by each reading alone (`readings`).
 """
 
 from __future__ import annotations
@@ -19,67 +22,99 @@ from memesent import LABELS, LABELS3, Predictor
 from memesent.checkpoint import CheckpointError
 from memesent.labels import TO3_INDEX, collapse
 
-from .data import DataError, load_memes
-from .metrics import evaluate_probs
-from .report import information_table, plot_confusions, plot_reliability
+from .config import data_specs
+from .data import DataError
+from .report import information_table, plot_confusions, plot_reliability, plot_valence
+from .sources import SOURCES, Examples, Splitting, load_source
+from .sources.memotion import load_folders
+
+
+def predict(predictor: Predictor, ex: Examples, batch_size: int = 32) -> dict[str, np.ndarray]:
+    """Each reading's five-level probabilities of every example, {reading: (n, 5)}, NaN rows
+    where an example lacks the reading's modality."""
+    out: dict[str, list] = {"text": [], "image": [], "both": []}
+    for start in tqdm(range(0, len(ex), batch_size), desc="evaluating", unit="batch"):
+        idx = range(start, min(start + batch_size, len(ex)))
+        results = predictor.predict_batch(
+            [ex.images[i] for i in idx], [ex.captions[i] or "" for i in idx], batch_size
+        )
+        for r in results:
+            for reading, dist in r.readings.items():
+                out[reading].append(
+                    [np.nan] * len(LABELS) if dist is None else [dist[k] for k in LABELS]
+                )
+    return {k: np.array(v, dtype=np.float64).reshape(-1, len(LABELS)) for k, v in out.items()}
+
+
+def select(ex: Examples, names: list[str] | None, folder: Path) -> tuple[Examples, list[str]]:
+    """The examples named in `names` (all without), and the names it does not have. A
+    `split.json` of a run on several Memotion folders names its memes `folder/image_name`:
+    this folder's are the ones with its name."""
+    if names is None:
+        return ex, []
+    prefix = f"{folder.resolve().name}/"
+    ours = [n.removeprefix(prefix) for n in names if n.startswith(prefix)]
+    wanted = set(ours or names)
+    keep = np.array([i for i, n in enumerate(ex.names) if n in wanted], dtype=np.int64)
+    if len(keep) == 0:
+        raise DataError(f"none of the {len(wanted)} listed examples is in {folder}")
+    skipped = {n for n, _ in ex.skipped}
+    missing = sorted(wanted - set(ex.names) - skipped)
+    chosen = ex.subset(keep)
+    chosen.skipped = [(n, r) for n, r in ex.skipped if n in wanted]
+    return chosen, missing
 
 
 def evaluate(
-    predictor: Predictor, data_dir: Path, names: list[str] | None = None, batch_size: int = 32
-) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Metrics of `predictor` on the memes of `data_dir` (only `names` when given), with the
-    true level indices and the predicted probabilities they were computed from.
-
-    `skipped` lists the memes left out because their picture is missing or unreadable, and
-    `missing` the `names` that `labels.csv` does not have.
-    """
-    memes = load_memes(data_dir)
-    keep = np.arange(len(memes))
-    skipped, missing = memes.skipped, []
-    if names is not None:
-        # a split.json of a run on several folders names its memes `folder/image_name`: this
-        # folder's are the ones with its name
-        prefix = f"{Path(data_dir).resolve().name}/"
-        ours = [n.removeprefix(prefix) for n in names if n.startswith(prefix)]
-        wanted = set(ours or names)
-        keep = np.array([i for i, n in enumerate(memes.names) if n in wanted], dtype=np.int64)
-        if len(keep) == 0:
-            raise DataError(f"none of the {len(wanted)} listed memes is in {data_dir}")
-        skipped = [(n, r) for n, r in skipped if n in wanted]
-        missing = sorted(wanted - set(memes.names) - {n for n, _ in skipped})
-    if skipped or missing:
+    predictor: Predictor, source: str, folder: Path, names: list[str] | None = None
+) -> tuple[dict, Examples, dict[str, np.ndarray]]:
+    """`source`'s measures of `predictor` on the examples in `folder` (only `names` when
+    given), with the examples and each reading's probabilities they were computed from."""
+    if source == "memotion":
+        ex = load_folders([folder], Splitting())
+    else:
+        ex = load_source(source, folder)
+    ex, missing = select(ex, names, folder)
+    if ex.skipped or missing:
         print(
-            f"left out: {len(skipped)} memes with unreadable pictures, "
-            f"{len(missing)} listed memes not in labels.csv (see the JSON)",
+            f"left out: {len(ex.skipped)} examples with unreadable pictures, {len(missing)} "
+            f"listed examples not in the data set (see the JSON)",
             file=sys.stderr,
         )
-    paths, captions = memes.image_paths, memes.captions
-    rows = []
-    for start in tqdm(range(0, len(keep), batch_size), desc="evaluating", unit="batch"):
-        idx = keep[start : start + batch_size]
-        results = predictor.predict_batch([paths[i] for i in idx], [captions[i] for i in idx])
-        rows.extend([r.probs[label] for label in LABELS] for r in results)
-    probs, labels = np.array(rows), memes.labels[keep]
-    metrics = evaluate_probs(labels, probs, np.array(predictor.head.config.base_rates))
-    metrics["skipped"] = [{"image": n, "reason": r} for n, r in skipped]
+    probs = predict(predictor, ex)
+    rates = np.array(predictor.head.config.base_rates)
+    spec = SOURCES[source]
+    metrics = {"source": source, "reading": spec.reading}
+    metrics.update(spec.score(ex, probs["both"], rates, True))
+    if spec.reading == "both":
+        metrics["readings"] = {}
+        for reading in ("text", "image"):
+            rows = np.flatnonzero(~np.isnan(probs[reading]).any(1))
+            if len(rows):
+                sub = ex.subset(rows)
+                metrics["readings"][reading] = spec.score(sub, probs[reading][rows], rates, True)
+    metrics["skipped"] = [{"image": n, "reason": r} for n, r in ex.skipped]
     metrics["missing"] = missing
-    metrics["report_3"] = classification_report(
-        TO3_INDEX[labels],
-        collapse(probs).argmax(1),
-        labels=[0, 1, 2],
-        target_names=list(LABELS3),
-        digits=3,
-        zero_division=0,
-    )
-    metrics["report_5"] = classification_report(
-        labels,
-        probs.argmax(1),
-        labels=list(range(len(LABELS))),
-        target_names=list(LABELS),
-        digits=3,
-        zero_division=0,
-    )
-    return metrics, labels, probs
+    if source == "memotion":
+        levels = ex.extra["level"]
+        both = probs["both"]
+        metrics["report_3"] = classification_report(
+            TO3_INDEX[levels],
+            collapse(both).argmax(1),
+            labels=[0, 1, 2],
+            target_names=list(LABELS3),
+            digits=3,
+            zero_division=0,
+        )
+        metrics["report_5"] = classification_report(
+            levels,
+            both.argmax(1),
+            labels=list(range(len(LABELS))),
+            target_names=list(LABELS),
+            digits=3,
+            zero_division=0,
+        )
+    return metrics, ex, probs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,41 +124,65 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", type=Path, default=None, help="model folder (default: shipped model)")
-    p.add_argument("--data", type=Path, required=True, help="folder with labels.csv and images/")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="[SOURCE=]DIR",
+        help=f"the data set: SOURCE one of {', '.join(SOURCES)}; a bare DIR is Memotion's layout",
+    )
     p.add_argument("--json", type=Path, required=True, help="where to write the metrics")
     p.add_argument(
         "--split", type=Path, default=None, help="a split.json written by python -m train"
     )
     p.add_argument(
         "--part",
-        choices=("train", "val", "calibration", "test"),
+        choices=("train", "val", "calib", "calibration", "test"),
         default="test",
         help="which part of --split to score (default: test)",
     )
     a = p.parse_args(argv)
     try:
-        names = _split_part(a.split, a.part) if a.split else None
-        metrics, labels, probs = evaluate(Predictor.load(a.model), a.data, names)
-    except (DataError, CheckpointError, OSError, json.JSONDecodeError) as err:
+        (spec,) = data_specs([a.data])
+        folder = spec.roots[0]
+        names = _split_part(a.split, spec.source, a.part) if a.split else None
+        metrics, ex, probs = evaluate(Predictor.load(a.model), spec.source, folder, names)
+    except (DataError, CheckpointError, OSError, ValueError) as err:
         print(f"python -m train.evaluate: {err}", file=sys.stderr)
         return 2
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(metrics, indent=2) + "\n")
-    title = f"{a.data.name}, {metrics['n']} memes"
-    plot_confusions(metrics, a.json.with_suffix(".confusion.png"), title)
-    plot_reliability(labels, probs, a.json.with_suffix(".reliability.png"), title)
-    print(metrics["report_3"])
-    print(metrics["report_5"])
-    print(information_table(metrics))
-    print(f"wrote {a.json}, {a.json.with_suffix('.confusion.png')} and .reliability.png")
+    title = f"{folder.name}, {len(ex)} examples"
+    if spec.source == "memotion":
+        plot_confusions(metrics, a.json.with_suffix(".confusion.png"), title)
+        plot_reliability(
+            ex.extra["level"], probs["both"], a.json.with_suffix(".reliability.png"), title
+        )
+        print(metrics["report_3"])
+        print(metrics["report_5"])
+        print(information_table(metrics))
+    elif "signed_intensity" in ex.extra:
+        plot_valence(ex, probs["both"], a.json.with_suffix(".valence.png"), title)
+    headline = SOURCES[spec.source].headline
+    print(f"{SOURCES[spec.source].measure}: {metrics.get(headline)}")
+    print(f"wrote {a.json} and its plots")
     return 0
 
 
-def _split_part(path: Path, part: str) -> list[str]:
+def _split_part(path: Path, source: str, part: str) -> list[str]:
+    """The names in `part` of `source` in a split.json (one written for a single Memotion run
+    by an earlier memesent holds the parts at its top level, `calibration` for `calib`)."""
     split = json.loads(path.read_text())
-    if not isinstance(split, dict) or part not in split:
-        raise DataError(f"{path} has no {part!r} part (a split.json written by python -m train)")
-    return split[part]
+    key = {"calibration": "calib"}.get(part, part)
+    if isinstance(split, dict) and source in split and isinstance(split[source], dict):
+        split = split[source]
+    elif source != "memotion" or not isinstance(split, dict):
+        raise DataError(
+            f"{path} has no part for {source!r} (a split.json written by python -m train)"
+        )
+    for name in (key, part, "calibration" if key == "calib" else key):
+        if name in split:
+            return split[name]
+    raise DataError(f"{path} has no {part!r} part for {source!r}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,13 @@
-"""Training the fusion head on cached features: Adam, early stopping on validation log-loss,
-then the calibration fitted on a part of the memes kept apart for it."""
+"""Training the fusion head on cached features of several sources at once.
+
+Every batch draws from each source in proportion to its weight, so 50,000 tweets do not drown
+3,000 memes. A meme with both modalities trains all three readings (both, words alone, picture
+alone); a sentence or a tweet trains the words' reading, a photo the picture's. Each label is
+learnt by the marginal likelihood of the levels it allows (`train.losses`). Adam; the epoch
+with the lowest validation log-loss on the memes that choose it (the calibrating source's
+validation part, averaged over the three readings) is kept; then each reading's calibration is
+fitted on that source's calibration part.
+"""
 
 from __future__ import annotations
 
@@ -7,59 +15,50 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
 
-from memesent.labels import LABELS
-from memesent.model import MemeHead, ModelConfig
+from memesent.model import READINGS, MemeHead, ModelConfig
 
 from .calibration import fit_calibration
+from .losses import marginal_nll
 
 
 @dataclass
-class Features:
-    """Frozen-backbone features of a set of memes; `image_flip` holds mirrored copies (optional)."""
+class Pool:
+    """Backbone features and labels of every example of every source, stacked.
+
+    `text` / `image` are zeros where `has_text` / `has_image` is False; `image_flip` holds the
+    mirrored pictures' features (None: no mirroring); `allowed` (n, 5) bool; `source[i]` indexes
+    `sources`, the names of the sources."""
 
     text: torch.Tensor
     image: torch.Tensor
+    has_text: torch.Tensor
+    has_image: torch.Tensor
+    allowed: torch.Tensor
+    source: np.ndarray
+    sources: list[str]
     image_flip: torch.Tensor | None = None
 
-
-BALANCING = ("none", "sqrt", "inverse")
-LOSSES = ("cross_entropy", "cumulative")
+    def __len__(self) -> int:
+        return len(self.allowed)
 
 
 @dataclass
 class HeadSettings:
-    """How one ensemble member is optimised.
+    """How one ensemble member is optimised: `epochs` (each `len(train) / batch_size` steps) at
+    most, stopping `patience` epochs after the best; Adam's `lr` and `weight_decay`; `flip`
+    swaps a picture's features for its mirror image's half of the time."""
 
-    `loss`: `cross_entropy` over the five levels, or `cumulative`, the ordinal loss of a
-    cumulative-link model (a binary cross-entropy for each threshold "above level k", from the
-    softmax's cumulative probabilities). `label_smoothing` spreads that share of every target
-    evenly over all levels; `ordinal_smoothing` moves it to the neighbouring levels instead (soft
-    targets that respect the order).
-    """
-
-    epochs: int = 60
-    patience: int = 12
+    epochs: int = 40
+    patience: int = 8
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    batch_size: int = 64
-    balance: str = "none"
-    loss: str = "cross_entropy"
-    label_smoothing: float = 0.0
-    ordinal_smoothing: float = 0.0
-    aux_weight: float = 0.0
+    batch_size: int = 128
     flip: bool = True
 
     def __post_init__(self) -> None:
-        if self.balance not in BALANCING:
-            raise ValueError(f"unknown class balancing {self.balance!r}; choose one of {BALANCING}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose one of {LOSSES}")
-        for name in ("label_smoothing", "ordinal_smoothing"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), not {getattr(self, name)}")
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
+            raise ValueError("epochs, patience and batch_size must be at least 1")
 
 
 @dataclass
@@ -73,108 +72,87 @@ class MemberHistory:
     best_epoch: int = 0
 
 
-def class_weights(labels: np.ndarray, balance: str, n: int = len(LABELS)) -> torch.Tensor:
-    """Loss weight per level: 1 (`none`), inverse frequency (`inverse`) or its root (`sqrt`)."""
-    if balance not in BALANCING:
-        raise ValueError(f"unknown class balancing {balance!r}; choose one of {BALANCING}")
-    counts = np.bincount(labels, minlength=n).astype(np.float64)
-    inverse = counts.sum() / np.maximum(counts, 1) / n
-    w = {"none": np.ones(n), "sqrt": np.sqrt(inverse), "inverse": inverse}[balance]
-    return torch.tensor(w, dtype=torch.float32)
-
-
-def soft_targets(y: torch.Tensor, settings: HeadSettings, n: int = len(LABELS)) -> torch.Tensor:
-    """(batch, n) target distributions: one-hot, smoothed uniformly and toward neighbours."""
-    target = F.one_hot(y, n).float()
-    if settings.ordinal_smoothing:
-        kernel = torch.zeros(n, n)
-        for k in range(n):
-            neighbours = [j for j in (k - 1, k + 1) if 0 <= j < n]
-            kernel[k, k] = 1 - settings.ordinal_smoothing
-            kernel[k, neighbours] = settings.ordinal_smoothing / len(neighbours)
-        target = target @ kernel
-    if settings.label_smoothing:
-        target = (1 - settings.label_smoothing) * target + settings.label_smoothing / n
-    return target
-
-
-def level_loss(
-    logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, settings: HeadSettings
+def _batch_loss(
+    head: MemeHead, member: int, pool: Pool, idx: torch.Tensor, image: torch.Tensor
 ) -> torch.Tensor:
-    """The training loss of one batch of five-level logits (see `HeadSettings`)."""
-    target = soft_targets(y, settings, logits.shape[1])
-    w = weight[y]
-    if settings.loss == "cross_entropy":
-        per_meme = -(target * logits.log_softmax(-1)).sum(-1)
-    else:
-        # P(level > k) for the thresholds k = 0..n-2, and the same for the targets
-        above = logits.softmax(-1).flip(-1).cumsum(-1).flip(-1)[:, 1:].clamp(1e-6, 1 - 1e-6)
-        target_above = target.flip(-1).cumsum(-1).flip(-1)[:, 1:].clamp(0, 1)
-        per_meme = F.binary_cross_entropy(above, target_above, reduction="none").sum(-1)
-    return (w * per_meme).sum() / w.sum()
+    """Mean marginal log-loss of the examples `idx`: each modality it has read alone, and both
+    together when it has both (their mean)."""
+    t, i = pool.text[idx], image
+    has_t, has_i, allowed = pool.has_text[idx], pool.has_image[idx], pool.allowed[idx]
+    no = torch.zeros_like(has_t)
+    net = head.members[member]
+    std_t, std_i = head.standardise(t, i)
+    losses, counts = torch.zeros(len(idx)), torch.zeros(len(idx))
+    for use_t, use_i in ((has_t, no), (no, has_i), (has_t & has_i, has_t & has_i)):
+        rows = use_t | use_i
+        if rows.any():
+            logits = net(std_t[rows], std_i[rows], use_t[rows], use_i[rows])
+            losses[rows] += marginal_nll(logits, allowed[rows])
+            counts[rows] += 1
+    return (losses / counts.clamp(min=1)).mean()
+
+
+@torch.no_grad()
+def validation_log_loss(head: MemeHead, member: int | None, pool: Pool, idx: np.ndarray) -> float:
+    """Marginal log-loss of `idx` averaged over the three readings (uncalibrated; one member,
+    or the whole ensemble when `member` is None). Rows lacking a reading's modality sit out."""
+    head.eval()
+    idx_t = torch.as_tensor(idx)
+    t, i = pool.text[idx_t], pool.image[idx_t]
+    has_t, has_i, allowed = pool.has_text[idx_t], pool.has_image[idx_t], pool.allowed[idx_t]
+    no = torch.zeros_like(has_t)
+    scores = []
+    for use_t, use_i in ((has_t, no), (no, has_i), (has_t & has_i, has_t & has_i)):
+        rows = use_t | use_i
+        if not rows.any():
+            continue
+        logits = head.members_logits(t[rows], i[rows], use_t[rows], use_i[rows])
+        logp = head.combine(logits if member is None else [logits[member]])
+        scores.append(float(marginal_nll(logp, allowed[rows]).mean()))
+    return float(np.mean(scores))
 
 
 def train_member(
     head: MemeHead,
     member: int,
-    feats: Features,
-    labels: np.ndarray,
-    aux: dict[str, np.ndarray],
-    train_idx: np.ndarray,
+    pool: Pool,
+    train_idx: dict[str, np.ndarray],
+    shares: dict[str, float],
     val_idx: np.ndarray,
     settings: HeadSettings,
     seed: int,
 ) -> MemberHistory:
-    """Fit `head.members[member]` on `train_idx`; keep the epoch with the lowest validation
-    log-loss (five levels), stopping `patience` epochs after it.
-
-    Selecting on the likelihood rewards probabilities that mean what they say; an argmax metric
-    would keep an epoch whose answers are confidently wrong. Auxiliary targets (Memotion's
-    humour, sarcasm, offensive, motivational levels; -1 = unknown) get a linear head each on the
-    fused vector when `aux_weight` > 0; those heads exist only during training.
-    """
+    """Fit `head.members[member]` on `train_idx` (per source), each batch drawn by `shares`;
+    keep the epoch with the lowest validation log-loss on `val_idx`, stopping `patience` epochs
+    after it (see the module)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = head.members[member]
-    aux_heads = (
-        nn.ModuleDict(
-            {
-                k: nn.Linear(head.config.fusion.hidden, int(v.max()) + 1)
-                for k, v in aux.items()
-                if v.max() >= 0
-            }
-        )
-        if settings.aux_weight > 0
-        else nn.ModuleDict()
-    )
-    params = list(net.parameters()) + list(aux_heads.parameters())
-    opt = torch.optim.Adam(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    weight = class_weights(labels[train_idx], settings.balance)
-    y = torch.from_numpy(labels)
-    aux_t = {k: torch.from_numpy(v) for k, v in aux.items()}
-    flip = settings.flip and feats.image_flip is not None
-    history = MemberHistory(val_log_loss=[_member_log_loss(head, member, feats, y, val_idx)])
+    opt = torch.optim.Adam(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    names = [s for s in train_idx if len(train_idx[s]) and shares.get(s, 0) > 0]
+    p = np.array([shares[s] for s in names], dtype=np.float64)
+    p /= p.sum()
+    steps = max(1, sum(len(train_idx[s]) for s in names) // settings.batch_size)
+    flip = settings.flip and pool.image_flip is not None
+    history = MemberHistory(val_log_loss=[validation_log_loss(head, member, pool, val_idx)])
     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     for epoch in range(1, settings.epochs + 1):
         net.train()
-        order = torch.from_numpy(rng.permutation(train_idx))
         total = 0.0
-        for batch in order.split(settings.batch_size):
-            t, i = head.standardise(feats.text[batch], _images(feats, batch, flip, rng))
-            fused = net.fuse(t, i)
-            loss = level_loss(net.out(fused), y[batch], weight, settings)
-            for name, aux_head in aux_heads.items():
-                target = aux_t[name][batch]
-                if (target >= 0).any():
-                    loss = loss + settings.aux_weight * F.cross_entropy(
-                        aux_head(fused), target, ignore_index=-1
-                    )
+        for _ in range(steps):
+            counts = rng.multinomial(settings.batch_size, p)
+            idx = torch.from_numpy(
+                np.concatenate(
+                    [rng.choice(train_idx[s], c) for s, c in zip(names, counts, strict=True)]
+                )
+            )
+            loss = _batch_loss(head, member, pool, idx, _images(pool, idx, flip, rng))
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += loss.item() * len(batch)
-        history.loss.append(total / len(train_idx))
-        history.val_log_loss.append(_member_log_loss(head, member, feats, y, val_idx))
+            total += loss.item()
+        history.loss.append(total / steps)
+        history.val_log_loss.append(validation_log_loss(head, member, pool, val_idx))
         if history.val_log_loss[-1] < history.val_log_loss[history.best_epoch]:
             history.best_epoch = epoch
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -185,80 +163,91 @@ def train_member(
     return history
 
 
-def _images(
-    feats: Features, batch: torch.Tensor, flip: bool, rng: np.random.Generator
-) -> torch.Tensor:
-    """Image features of `batch`, each swapped for its mirrored copy with probability 1/2."""
-    if not flip:
-        return feats.image[batch]
-    mirrored = torch.from_numpy(rng.random(len(batch)) < 0.5).unsqueeze(1)
-    return torch.where(mirrored, feats.image_flip[batch], feats.image[batch])
+def _images(pool: Pool, idx: torch.Tensor, flip: bool, rng: np.random.Generator) -> torch.Tensor:
+    """Image features of `idx`, each swapped for its mirrored copy with probability 1/2."""
+    if not flip or pool.image_flip is None:
+        return pool.image[idx]
+    mirrored = torch.from_numpy(rng.random(len(idx)) < 0.5).unsqueeze(1)
+    return torch.where(mirrored, pool.image_flip[idx], pool.image[idx])
 
 
 @torch.no_grad()
-def _member_log_loss(
-    head: MemeHead, member: int, feats: Features, y: torch.Tensor, idx: np.ndarray
-) -> float:
-    net = head.members[member].eval()
-    t, i = head.standardise(feats.text[idx], feats.image[idx])
-    return float(F.cross_entropy(net(t, i), y[idx]))
-
-
-@torch.no_grad()
-def predict_probs(head: MemeHead, feats: Features, idx: np.ndarray) -> np.ndarray:
-    """The head's calibrated five-level probabilities for the memes `idx`."""
+def reading_log_probs(
+    head: MemeHead, pool: Pool, idx: np.ndarray, calibrated: bool = True
+) -> dict[str, np.ndarray]:
+    """Each reading's log-probabilities of the examples `idx`, {reading: (n, 5)}, calibrated
+    or not; NaN rows where an example lacks the reading's modality."""
     head.eval()
-    return head(feats.text[idx], feats.image[idx]).double().softmax(-1).numpy()
-
-
-def base_rates(labels: np.ndarray) -> tuple[float, ...]:
-    """Each level's share of `labels`."""
-    counts = np.bincount(labels, minlength=len(LABELS))
-    return tuple(float(c) for c in counts / counts.sum())
+    i = torch.as_tensor(idx)
+    t, im, has_t, has_i = pool.text[i], pool.image[i], pool.has_text[i], pool.has_image[i]
+    if calibrated:
+        return {r: v.numpy() for r, v in head.readings(t, im, has_t, has_i).items()}
+    no = torch.zeros_like(has_t)
+    out = {}
+    pairs = ((has_t, no), (no, has_i), (has_t, has_i))
+    for r, (use_t, use_i) in zip(READINGS, pairs, strict=True):
+        logp = head.combine(head.members_logits(t, im, use_t, use_i)).double()
+        logp[~(use_t | use_i)] = float("nan")
+        out[r] = logp.numpy()
+    return out
 
 
 def fit_head(
     config: ModelConfig,
-    feats: Features,
-    labels: np.ndarray,
-    aux: dict[str, np.ndarray],
-    parts: tuple[np.ndarray, np.ndarray, np.ndarray],
+    pool: Pool,
+    train_idx: dict[str, np.ndarray],
+    shares: dict[str, float],
+    val_idx: np.ndarray,
+    calib_idx: np.ndarray,
     settings: HeadSettings,
     seed: int,
     init: MemeHead | None = None,
 ) -> tuple[MemeHead, list[MemberHistory]]:
-    """A new head for `config`: every ensemble member trained on `parts[0]` with early stopping
-    on `parts[1]`, then `config.calibration` fitted on `parts[2]`. With `init`, training starts
-    from its members' weights and keeps its feature standardisation (the weights expect it).
+    """A new head for `config`: every ensemble member trained on `train_idx` with early
+    stopping on `val_idx`, then each reading's `config.calibration` fitted on `calib_idx` and
+    the base rates set to the mean calibrated answer there. With `init`, training starts from its
+    members' weights and keeps its feature standardisation (the weights expect it).
 
     Runs on one thread: these matrices are small, and extra threads only add synchronisation.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _fit_head(config, feats, labels, aux, parts, settings, seed, init)
+        torch.manual_seed(seed)  # the initial weights depend on the seed alone
+        head = MemeHead(config)
+        if init is None:
+            fit = np.concatenate(list(train_idx.values()))
+            head.set_feature_stats(
+                pool.text[fit[pool.has_text[fit].numpy()]],
+                pool.image[fit[pool.has_image[fit].numpy()]],
+            )
+        else:
+            head.load_state_dict(init.state_dict())
+        histories = [
+            train_member(head, k, pool, train_idx, shares, val_idx, settings, seed * 1000 + k)
+            for k in range(config.members)
+        ]
+        calibrate(head, pool, calib_idx)
+        return head, histories
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit_head(config, feats, labels, aux, parts, settings, seed, init):
-    train_idx, val_idx, calib_idx = parts
-    torch.manual_seed(seed)  # the initial weights depend on the seed alone
-    head = MemeHead(config)
-    if init is None:
-        head.set_feature_stats(feats.text[train_idx], feats.image[train_idx])
-    else:
-        head.load_state_dict(init.state_dict())
-    histories = [
-        train_member(head, k, feats, labels, aux, train_idx, val_idx, settings, seed * 1000 + k)
-        for k in range(config.members)
-    ]
-    head.eval()
-    with torch.no_grad():
-        uncalibrated = head.combine(
-            head.members_logits(feats.text[calib_idx], feats.image[calib_idx])
+def calibrate(head: MemeHead, pool: Pool, calib_idx: np.ndarray) -> None:
+    """Fit each reading's calibration on the examples `calib_idx` that have its modalities, and
+    set the base rates to the mean calibrated answer (both modalities) over them."""
+    raw = reading_log_probs(head, pool, calib_idx, calibrated=False)
+    allowed = pool.allowed[torch.as_tensor(calib_idx)].numpy()
+    informative = ~allowed.all(1)
+    for r, reading in enumerate(READINGS):
+        rows = ~np.isnan(raw[reading]).any(1) & informative
+        if rows.sum() == 0:
+            continue
+        scale, bias = fit_calibration(
+            torch.from_numpy(raw[reading][rows]), allowed[rows], head.config.calibration
         )
-    scale, bias = fit_calibration(uncalibrated, labels[calib_idx], config.calibration)
-    head.calibration_scale.copy_(scale)
-    head.calibration_bias.copy_(bias)
-    return head, histories
+        head.calibration_scale[r] = scale
+        head.calibration_bias[r] = bias
+    both = np.exp(reading_log_probs(head, pool, calib_idx)["both"])
+    rates = both.mean(0)
+    head.config.base_rates = tuple(float(x) for x in rates / rates.sum())

@@ -24,7 +24,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from memesent.labels import LABELS, LABELS3, TO3_INDEX, collapse
+from memesent.labels import LABELS, LABELS3, TO3_INDEX, collapse, positive_share
 
 ECE_BINS = 15
 BOOTSTRAP_RESAMPLES = 1000
@@ -200,4 +200,170 @@ def evaluate_probs(
     out.update(_information(labels, probs, base_rates))
     if intervals:
         out["ci"] = bootstrap_intervals(labels, probs, base_rates)
+    return out
+
+
+# Each data set's own measures: the field's headline number for it, with what it needs.
+VALENCE_ECE_BINS = 10
+SIGNED_LEVEL = np.arange(len(LABELS)) - len(LABELS) // 2  # very_negative -2 … very_positive +2
+
+
+def _normalised(probs: np.ndarray) -> np.ndarray:
+    """Probabilities summing to 1 in float64 (float32 sums may miss 1 by 1e-7)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    return probs / probs.sum(-1, keepdims=True)
+
+
+def set_log_loss(allowed: np.ndarray, probs: np.ndarray) -> float:
+    """Mean −log P(the allowed levels) (the marginal likelihood of set labels, five levels)."""
+    p = np.where(allowed, probs, 0.0).sum(1)
+    return float(-np.log(np.clip(p, 1e-15, None)).mean())
+
+
+def valence_ece(positive: np.ndarray, share: np.ndarray, bins: int = VALENCE_ECE_BINS) -> float:
+    """Calibration error of the valence: in `bins` equal-width bins of the positive side's share
+    of the two sides' probability, |share of memes that are positive − mean stated share|,
+    weighted by the memes in each bin."""
+    which = np.minimum((share * bins).astype(int), bins - 1)
+    hits = np.bincount(which, weights=positive.astype(float), minlength=bins)
+    stated = np.bincount(which, weights=share, minlength=bins)
+    return float(np.abs(hits - stated).sum() / len(share))
+
+
+def total_variation(probs: np.ndarray, base_rates: np.ndarray) -> np.ndarray:
+    """Per example, the total variation distance of its answer from the base rates."""
+    return 0.5 * np.abs(probs - base_rates).sum(1)
+
+
+def _bootstrap(stats: dict[str, Callable], n: int, resamples: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    values: dict[str, list[float]] = {k: [] for k in stats}
+    for _ in range(resamples):
+        idx = rng.integers(0, n, n)
+        for name, stat in stats.items():
+            v = stat(idx)
+            if v is not None:
+                values[name].append(v)
+    return {
+        k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
+        if len(v) >= 0.95 * resamples
+        else None
+        for k, v in values.items()
+    }
+
+
+def valence_measures(
+    signed: np.ndarray,
+    allowed: np.ndarray,
+    probs: np.ndarray,
+    base_rates: np.ndarray,
+    intervals: bool = True,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> dict:
+    """How well five-level answers follow memes' emotions (MET-Meme's measures).
+
+    `signed` is the signed intensity (+1…+3 positive emotions, −1…−3 negative, NaN without a
+    side); memes without a side are left out of the valence measures. `auroc_valence`: positive
+    against negative memes, scored by the expected level; `spearman_intensity`: the expected
+    level against the signed intensity; `valence_ece`: see `valence_ece`; `log_loss_5`: the
+    set labels' log-loss (`log_loss_base_5`: the base rates' on the same memes); `shift_mean`:
+    mean total variation of the answers from the base rates. With bootstrap 95 % intervals.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    sided = ~np.isnan(signed)
+    s, p, a = signed[sided], probs[sided], allowed[sided]
+    positive = s > 0
+    expected = p @ SIGNED_LEVEL
+    share = positive_share(p)
+    base = np.tile(base_rates, (len(p), 1))
+    out = {
+        "n": int(sided.sum()),
+        "n_without_side": int((~sided).sum()),
+        "n_neutral_allowed": int(a[:, LABELS.index("neutral")].sum()),
+        "positive_rate": float(positive.mean()),
+        "mean_positive_share": float(share.mean()),
+        "auroc_valence": auroc(positive, expected),
+        "auroc_valence_share": auroc(positive, share),
+        "spearman_intensity": spearman(expected, s),
+        "valence_ece": valence_ece(positive, share),
+        "log_loss_5": set_log_loss(a, p),
+        "log_loss_base_5": set_log_loss(a, base),
+        "shift_mean": float(total_variation(probs, base_rates).mean()),
+    }
+    if intervals:
+        out["ci"] = _bootstrap(
+            {
+                "auroc_valence": lambda i: auroc(positive[i], expected[i]),
+                "spearman_intensity": lambda i: spearman(expected[i], s[i]),
+                "valence_ece": lambda i: valence_ece(positive[i], share[i]),
+                "log_loss_5_minus_base": lambda i: (
+                    set_log_loss(a[i], p[i]) - set_log_loss(a[i], base[i])
+                ),
+            },
+            len(p),
+            resamples,
+            BOOTSTRAP_SEED,
+        )
+    return out
+
+
+def level_measures(levels: np.ndarray, probs: np.ndarray) -> dict:
+    """Accuracy and macro-F1 of the most likely of five levels (SST-5's measures)."""
+    probs = _normalised(probs)
+    pred = probs.argmax(1)
+    return {
+        "n": len(levels),
+        "accuracy_5": float((pred == levels).mean()),
+        "macro_f1_5": macro_f1(np.asarray(levels), pred, len(LABELS)),
+        "log_loss_5": float(log_loss(levels, probs, labels=list(range(len(LABELS))))),
+    }
+
+
+def three_class_measures(label3: np.ndarray, probs: np.ndarray) -> dict:
+    """Macro-averaged recall of the most likely of negative / neutral / positive (SemEval-2017
+    Task 4A's measure, TweetEval's too), with accuracy and each class's recall."""
+    y = np.array([LABELS3.index(v) for v in label3])
+    probs = _normalised(probs)
+    pred = collapse(probs).argmax(1)
+    recall = {c: float((pred[y == k] == k).mean()) for k, c in enumerate(LABELS3) if (y == k).any()}
+    return {
+        "n": len(y),
+        "macro_recall_3": float(np.mean(list(recall.values()))),
+        "accuracy_3": float((pred == y).mean()),
+        "recall_3": recall,
+        "log_loss_3": float(log_loss(y, collapse(probs), labels=[0, 1, 2])),
+    }
+
+
+def side_measures(positive: np.ndarray, agreement: np.ndarray, probs: np.ndarray) -> dict:
+    """Accuracy of the side (positive vs negative: which has more probability) on the photos all
+    five workers agreed on (Twitter I's benchmark) and on all; AUROC of the positive share."""
+    share = positive_share(probs)
+    right = (share > 0.5) == positive
+    agreed = agreement == "5/5"
+    return {
+        "n": len(positive),
+        "n_5agree": int(agreed.sum()),
+        "accuracy_5agree": float(right[agreed].mean()) if agreed.any() else None,
+        "accuracy_all": float(right.mean()),
+        "auroc_side": auroc(positive, share),
+    }
+
+
+# A reading "clearly" leans to a side when its valence is further from a typical meme's than
+# this share of held-out memes' readings are (the page's "words and picture disagree" line).
+CLEAR_QUANTILE = 0.75
+
+
+def reading_margins(readings: dict[str, np.ndarray], base_rates: np.ndarray) -> dict:
+    """For each reading, how far its positive share must lie from the base rates' to be among
+    the `CLEAR_QUANTILE` most decided of these memes' readings: {reading: margin}, with the
+    quantile, the base rates' positive share and the memes counted."""
+    base = float(positive_share(base_rates))
+    out: dict = {"quantile": CLEAR_QUANTILE, "base_positive_share": base}
+    for name, probs in readings.items():
+        rows = ~np.isnan(probs).any(1)
+        spread = np.abs(positive_share(probs[rows]) - base)
+        out[name] = float(np.quantile(spread, CLEAR_QUANTILE)) if rows.any() else None
+        out[f"n_{name}"] = int(rows.sum())
     return out

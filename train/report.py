@@ -1,5 +1,6 @@
-"""What a training run leaves for people: confusion matrices, training curves, a reliability
-diagram and the model card, every sentence of which is derived from the run's metrics."""
+"""What a training run leaves for people: confusion matrices, training curves, reliability
+diagrams and the model card, every sentence and number of which is derived from the run's
+metrics (`metrics.json`)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ import numpy as np
 from sklearn.calibration import CalibrationDisplay
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from memesent.labels import LABELS, LABELS3, TO3_INDEX, collapse
-from memesent.quality import HeldOutQuality
+from memesent.labels import LABELS, LABELS3, TO3_INDEX, collapse, positive_share
+from memesent.quality import HeldOutQuality, ValenceQuality
 
 from .config import TrainConfig
-from .metrics import ECE_BINS
+from .metrics import ECE_BINS, VALENCE_ECE_BINS
+from .sources import SOURCES, Examples, describe_mapping
 
 # The original write-up's test-set numbers (three classes) and the SemEval-2020 Task 8 results:
 # published measurements of other systems, quoted for comparison.
@@ -29,6 +31,17 @@ WRITEUP = {
     "positive": 0.65,
 }
 SEMEVAL_BEST, SEMEVAL_BASELINE = 0.355, 0.218
+# Published results on each data set's own test part, by its field's measure (README: Results):
+# name, value.
+FIELD = {
+    "sst5": [("fine-tuned BERT-base", 0.532), ("RoBERTa-large", 0.598)],
+    "semeval": [("RoBERTa-base (TweetEval)", 0.713), ("best in TweetEval", 0.737)],
+    "memotion": [
+        ("SemEval-2020 Task 8 baseline", SEMEVAL_BASELINE),
+        ("best system", SEMEVAL_BEST),
+        ("the original write-up (its own test set)", WRITEUP["macro_f1_3"]),
+    ],
+}
 
 
 def plot_confusions(metrics: dict, path: Path, title: str = "") -> None:
@@ -84,24 +97,9 @@ def plot_history(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(
-    out: Path, cfg: TrainConfig, metrics: dict, test_labels: np.ndarray, test_probs: np.ndarray
-) -> None:
-    """confusion.png, reliability.png, training_curve.png and MODEL_CARD.md in the model folder."""
-    n = metrics["test"]["n"]
-    plot_confusions(metrics["test"], out / "confusion.png", f"test split, {n} memes")
-    plot_reliability(test_labels, test_probs, out / "reliability.png", f"test split, {n} memes")
-    plot_history(metrics["history"], out / "training_curve.png")
-    (out / "MODEL_CARD.md").write_text(model_card(cfg, metrics))
-
-
 def _interval(metrics: dict, key: str) -> str:
     ci = metrics.get("ci", {}).get(key)
     return f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "–"
-
-
-def _value(v: float | None) -> str:
-    return "–" if v is None else f"{v:.3f}"
 
 
 def information_table(t: dict) -> str:
@@ -132,57 +130,186 @@ def information_table(t: dict) -> str:
     ]
     lines = ["| measure | value | 95 % interval | reading |", "| --- | ---: | :---: | --- |"]
     for name, v, key, note in rows:
-        lines.append(f"| {name} | {_value(v)} | {_interval(t, key) if key else '–'} | {note} |")
+        lines.append(f"| {name} | {_v(v)} | {_interval(t, key) if key else '–'} | {note} |")
     return "\n".join(lines)
 
 
-def decision_table(t: dict, base: dict) -> str:
-    """Markdown rows: accuracy and F1 of the model's decisions against the base rates' and the
-    write-up's."""
-
-    def row(name: str, m: dict, balanced: bool = False) -> str:
-        if balanced:
-            f1 = [m["f1_3_balanced"][c] for c in LABELS3]
-            acc, mf1 = m["accuracy_3_balanced"], m["macro_f1_3_balanced"]
-        else:
-            f1 = [m["per_class_3"][c]["f1"] for c in LABELS3]
-            acc, mf1 = m["accuracy_3"], m["macro_f1_3"]
-        return f"| {name} | {acc:.3f} | {mf1:.3f} | " + " | ".join(f"{v:.3f}" for v in f1) + " |"
-
-    majority = LABELS3[int(np.argmax(np.sum(base["confusion_3"], axis=0)))]
-    w = WRITEUP
-    return "\n".join(
-        [
-            "| decision | accuracy | macro-F1 | F1 negative | F1 neutral | F1 positive |",
-            "| --- | ---: | ---: | ---: | ---: | ---: |",
-            row("this model, most likely class", t),
-            row("this model, balanced (prior-corrected)", t, balanced=True),
-            row(f"base rates: always {majority}", base),
-            f"| original write-up (its own test set) | {w['accuracy_3']:.3f} | "
-            f"{w['macro_f1_3']:.3f} | {w['negative']:.3f} | {w['neutral']:.3f} | "
-            f"{w['positive']:.3f} |",
-        ]
+def plot_valence(examples: Examples, probs: np.ndarray, path: Path, title: str) -> None:
+    """Reliability of the valence (left: the share of positive memes against the positive
+    side's stated share, `VALENCE_ECE_BINS` bins) and the levels given to each signed intensity
+    (right: rows −3 … +3, columns the most likely level), as a PNG."""
+    signed = examples.extra["signed_intensity"]
+    sided = ~np.isnan(signed)
+    fig, (rel_ax, conf_ax) = plt.subplots(1, 2, figsize=(12, 5))
+    CalibrationDisplay.from_predictions(
+        signed[sided] > 0,
+        positive_share(probs[sided]),
+        n_bins=VALENCE_ECE_BINS,
+        ax=rel_ax,
+        name="positive side",
     )
+    rel_ax.set(
+        title="valence: stated vs observed",
+        xlabel="stated share of the positive side",
+        ylabel="share of positive memes",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    rows = sorted(set(signed[sided].astype(int)))
+    counts = np.array(
+        [np.bincount(probs[sided][signed[sided] == r].argmax(1), minlength=5) for r in rows]
+    )
+    conf_ax.imshow(counts, cmap="Blues", aspect="auto")
+    for (r, c), v in np.ndenumerate(counts):
+        conf_ax.text(c, r, str(v), ha="center", va="center", fontsize=8)
+    conf_ax.set(
+        title="most likely level by signed intensity",
+        xticks=range(5),
+        yticks=range(len(rows)),
+        ylabel="signed intensity (−: negative emotion)",
+    )
+    conf_ax.set_xticklabels(LABELS, rotation=30)
+    conf_ax.set_yticklabels([f"{r:+d}" for r in rows])
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_tuning(history: list[dict], path: Path) -> None:
+    """Validation log-loss of the text encoder's tuning, step by step."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot([h["step"] for h in history], [h["val_log_loss"] for h in history], marker=".")
+    ax.set(title="text encoder tuning: validation log-loss", xlabel="step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(
+    out: Path, cfg: TrainConfig, metrics: dict, test: Examples, test_probs: np.ndarray
+) -> None:
+    """confusion.png, reliability.png, training_curve.png (and tuning_curve.png when the text
+    encoder was tuned) and MODEL_CARD.md in the model folder; the plots are of the calibrating
+    source's test part."""
+    n = len(test)
+    title = f"{test.source}, test part, {n} memes"
+    if "signed_intensity" in test.extra:
+        plot_valence(test, test_probs, out / "reliability.png", title)
+        plot_valence(test, test_probs, out / "confusion.png", title)
+    else:
+        levels = test.allowed.argmax(1)
+        plot_confusions(metrics["test"], out / "confusion.png", title)
+        plot_reliability(levels, test_probs, out / "reliability.png", title)
+    plot_history(metrics["history"], out / "training_curve.png")
+    if metrics.get("text_tuning"):
+        plot_tuning(metrics["text_tuning"]["history"], out / "tuning_curve.png")
+    (out / "MODEL_CARD.md").write_text(model_card(cfg, metrics))
+
+
+def _v(v: float | None, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _ci(result: dict, key: str) -> str:
+    ci = result.get("ci", {}).get(key)
+    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+
+
+def results_table(metrics: dict) -> str:
+    """Markdown rows: each data set's test part by its field's measure, with published
+    results on the same test sets where there are any."""
+    lines = [
+        "| data set | reading | measure | this model | published, same test set |",
+        "| --- | --- | --- | ---: | --- |",
+    ]
+    for name, result in metrics["sources"].items():
+        source, test = SOURCES[name], result.get("test")
+        if test is None:
+            continue
+        field = "; ".join(f"{who} {v:.3f}" for who, v in FIELD.get(name, [])) or "–"
+        value = _v(test.get(source.headline)) + _ci(test, source.headline)
+        lines.append(
+            f"| {name} ({test['n']:,}) | {result['reading']} | {source.measure} | {value} "
+            f"| {field} |"
+        )
+    return "\n".join(lines)
+
+
+def readings_table(metrics: dict) -> str:
+    """Markdown rows: the calibrating source's test memes read three ways."""
+    name = metrics["calibrated_on"]
+    result = metrics["sources"][name]
+    if "test_readings" not in result or "auroc_valence" not in result["test"]:
+        return ""
+    rows = [("both (the answer)", result["test"]), *result["test_readings"].items()]
+    lines = [
+        "| reading | memes | AUROC positive vs negative | Spearman with signed intensity "
+        "| valence calibration error | log-loss (5 levels) − base rates' |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for reading, t in rows:
+        lines.append(
+            f"| {reading} | {t['n']:,} | {_v(t['auroc_valence'])}{_ci(t, 'auroc_valence')} | "
+            f"{_v(t['spearman_intensity'])}{_ci(t, 'spearman_intensity')} | "
+            f"{_v(t['valence_ece'])} | {t['log_loss_5'] - t['log_loss_base_5']:+.3f} |"
+        )
+    return "\n".join(lines)
 
 
 def model_card(cfg: TrainConfig, metrics: dict) -> str:
-    t, base, d = metrics["test"], metrics["base_rates_test"], metrics["data"]
-    quality = HeldOutQuality.from_metrics(metrics)
-    h = cfg.head
+    """MODEL_CARD.md, from the run's settings and measurements."""
+    quality = (
+        ValenceQuality.from_metrics(metrics)
+        if "auroc_valence" in metrics["test"]
+        else HeldOutQuality.from_metrics(metrics)
+    )
+    h, data = cfg.head, metrics["data"]
     members = (
         "one network"
         if cfg.members == 1
         else f"an ensemble of {cfg.members} networks trained with different seeds, "
         "probabilities averaged"
     )
+    tuning = metrics.get("text_tuning")
+    if cfg.init is not None:
+        text = "its tuning taken from the `--init` model"
+    elif tuning and cfg.tuning is not None:
+        t = cfg.tuning
+        texts = ", ".join(
+            f"{n:,} {s} (share {tuning['weights'][s]:g})" for s, n in tuning["texts"].items()
+        )
+        text = (
+            f"tuned with LoRA adapters (rank {t.lora.rank}, on every attention and feed-forward "
+            f"projection) and a five-level linear layer for {t.steps} steps of {t.batch_size} "
+            f"texts (AdamW, lr {t.lr}), drawn from {texts}; the step with "
+            f"the lowest validation log-loss on {metrics['calibrated_on']} captions kept (step "
+            f"{tuning['best_step']}; `tuning_curve.png`)"
+        )
+    else:
+        text = "frozen"
     cal = metrics["calibration"]
-    calibration = {
-        "vector": f"a temperature (scale {cal['scale']:.4f}) and a bias per level",
-        "temperature": f"a temperature (scale {cal['scale']:.4f})",
-        "none": "no calibration",
+    scales = ", ".join(
+        f"{r} {c['scale']:.3f}"
+        + (f" / shift {c['bias'][0]:+.3f}" if cal["method"] == "valence" else "")
+        for r, c in cal["readings"].items()
+    )
+    method = {
+        "valence": "the positive side's log-odds scaled and shifted (neutral's share and the "
+        "split within each side as trained)",
+        "vector": "a temperature and a bias per level",
+        "temperature": "a temperature",
+        "none": "none",
     }[cal["method"]]
     rates = ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in metrics["base_rates"].items())
-    folders = ", ".join(d.get("folders", [])) or "the training folder"
+    sources = "\n".join(
+        f"- **{name}** ({SOURCES[name].description}; weight {d['weight']:g}): "
+        f"{d['examples']:,} examples, {d['skipped']} skipped; {d['train']:,} train, "
+        f"{d['val']:,} validation, {d['calib']:,} calibration, {d['test']:,} test. Labels: "
+        + "; ".join(describe_mapping(SOURCES[name]).splitlines())
+        + "."
+        for name, d in data.items()
+    )
     init = metrics.get("init")
     started = (
         f"\n- Started from the head of `{init['folder']}` (version {init['version']}), its feature"
@@ -190,59 +317,48 @@ def model_card(cfg: TrainConfig, metrics: dict) -> str:
         if init
         else ""
     )
-    return f"""# memesent fusion head — model card
+    readings = readings_table(metrics)
+    return f"""# memesent — model card
 
-A small fusion network that reads the sentiment of a meme from its picture and its caption, on
-five levels ({", ".join(LABELS)}), collapsed to negative / neutral / positive
-for scoring.
+A model that reads the sentiment of a meme on five levels ({", ".join(LABELS)}) from its
+caption and its picture, three ways: the words alone, the picture alone and both together.
 
 **How far to trust it.** {quality.trust_sentence()}
 
+## Results (each data set's held-out test part)
+{results_table(metrics)}
+
+Intervals: percentile bootstrap over the test examples (1,000 resamples, fixed seed).
+{"The test memes of " + metrics["calibrated_on"] + ", read three ways:" if readings else ""}
+
+{readings}
+
 ## Model
-- Text: `{cfg.text_backbone}` (frozen, mean-pooled caption vector).
-- Image: `{cfg.image_backbone}`, ImageNet-trained (frozen, pooled last feature map).
-- Head: `{cfg.fusion}` fusion, hidden size {cfg.hidden}, dropout {cfg.dropout}; {members}.
-- Training: Adam (lr {h.lr}, weight decay {h.weight_decay}), `{h.loss}` loss on the five levels
-  with `{h.balance}` class weights, label smoothing {h.label_smoothing}, ordinal smoothing
-  {h.ordinal_smoothing}, batch {h.batch_size}, up to {h.epochs} epochs, the epoch with the lowest
-  validation log-loss kept (patience {h.patience}); auxiliary-label weight {h.aux_weight};
-  mirrored-image augmentation {"on" if h.flip else "off"}; seed {cfg.seed}.
-- Calibration (`{cal["method"]}`): {calibration}, fitted on the calibration part, which neither
-  trained the network nor chose its epoch.{started}
+- Text: `{cfg.text_backbone}`, mean-pooled caption vector; {text}.
+- Image: `{cfg.image_backbone}`, ImageNet-trained, frozen (pooled last feature map).
+- Head: `{cfg.fusion}` fusion, hidden size {cfg.hidden}, dropout {cfg.dropout}; {members}. A
+  missing modality is left out of the fusion, which is how the words and the picture are read
+  alone.
+- Training: Adam (lr {h.lr}, weight decay {h.weight_decay}), batches of {h.batch_size} drawn
+  from the data sets by their weights, every label learnt by the likelihood of the levels it
+  allows; memes with words and a picture train all three readings; up to {h.epochs} epochs,
+  the one with the lowest validation log-loss on {metrics["calibrated_on"]} kept (patience
+  {h.patience}); mirrored pictures {"on" if h.flip else "off"}; seed {cfg.seed}.
+- Calibration (`{cal["method"]}`: {method}), one per reading, fitted on the
+  {metrics["calibrated_on"]} calibration part, which neither trained the model nor chose its
+  epoch: {scales}.{started}
+- A typical meme's answer (the base rates shown next to every answer): {rates}; that is
+  {metrics["base_rates_of"]}.
 
 ## Data
-{d["memes"]:,} labelled memes from {folders} ({d["skipped"]} skipped), split stratified by level
-with seed {cfg.seed}: {d["train"]:,} train, {d["validation"]:,} validation (epoch),
-{d["calibration"]:,} calibration, {d["test"]:,} test (`split.json`). Base rates of the training
-part (what a typical meme gets): {rates}.
-
-## Calibration and information (test split, {t["n"]:,} memes)
-{quality.calibration()} {quality.against_base_rates()}
-
-{information_table(t)}
-
-Intervals: percentile bootstrap over the test memes (1,000 resamples, fixed seed). Reliability
-diagram: `reliability.png`.
-
-## Decisions (test split, three classes)
-The most likely class is what the app shows; the balanced decision divides each class's
-probability by its base rate first, the rule that class-weighted training approximates and the
-way the write-up and SemEval-2020 compare systems by macro-F1.
-
-{decision_table(t, base)}
-
-Macro-F1, 95 % interval: most likely class {_interval(t, "macro_f1_3")}, balanced
-{_interval(t, "macro_f1_3_balanced")}. Five levels: accuracy {t["accuracy_5"]:.3f}, macro-F1
-{t["macro_f1_5"]:.3f}. SemEval-2020 Task 8 (three classes, macro-F1 on its own test set): best
-system {SEMEVAL_BEST}, baseline {SEMEVAL_BASELINE}.
-Full numbers: `metrics.json`; confusion matrices: `confusion.png`; curves: `training_curve.png`.
+{sources}
 
 ## Known limits
-- {quality.separation()} {quality.advice()}
-- Trained on the captions and pictures of its training folder; English captions only. The head
-  only works with the backbones and preprocessing recorded in `config.json`.
+- {quality.advice()}
+- English captions only. The model only works with the backbones, tuning and preprocessing
+  recorded in `config.json`.
 
 ## Intended use
-A demonstration of multimodal fusion and of explaining its answers. Not for moderation,
+A demonstration of multimodal sentiment and of explaining its answers. Not for moderation,
 profiling, or any decision about people.
 """

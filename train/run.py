@@ -1,4 +1,5 @@
-"""One training run: data -> split -> cached features -> head -> checkpoint + report."""
+"""One training run: data sets -> split -> text encoder tuned -> cached features -> head ->
+calibration on memes -> checkpoint + report."""
 
 from __future__ import annotations
 
@@ -9,90 +10,207 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from memesent.backbones import ImageSpec, TextSpec, load_image_encoder, load_text_encoder
-from memesent.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from memesent.backbones import TextEncoder, load_image_encoder, load_text_encoder
+from memesent.checkpoint import CheckpointError, load_model_weights, save_checkpoint
 from memesent.labels import LABELS
-from memesent.model import MemeHead
+from memesent.model import READINGS, MemeHead
 from memesent.model_files import model_version
+from memesent.tuning import merge_lora
 
 from .config import TrainConfig
-from .data import DataError, MemeSet, load_memes
+from .data import DataError
 from .features import image_features, text_features
-from .loop import Features, base_rates, fit_head, predict_probs
-from .metrics import evaluate_probs
+from .loop import Pool, fit_head, reading_log_probs
+from .metrics import reading_margins
 from .report import write_report
+from .sources import PARTS, SOURCES, Examples, load_source
+from .sources.memotion import load_folders
+from .text_tuning import TextSet, tune
 
 log = logging.getLogger("train")
 
 
-def starting_head(cfg: TrainConfig) -> MemeHead | None:
-    """The head in `cfg.init`, checked to fit this run, or None without `--init`."""
+def load_data(cfg: TrainConfig) -> list[Examples]:
+    """Every data set of the run, read and split; skipped rows are logged."""
+    sets = []
+    for spec in cfg.data:
+        if spec.source == "memotion":
+            examples = load_folders(spec.roots, cfg.splitting)
+        else:
+            examples = load_source(spec.source, spec.roots[0], cfg.splitting)
+        for name, reason in examples.skipped:
+            log.warning("%s: skipped %s: %s", spec.source, name, reason)
+        sets.append(examples)
+    return sets
+
+
+def starting_model(cfg: TrainConfig) -> tuple[MemeHead, dict | None] | None:
+    """The head (and text adapter) in `cfg.init`, checked to fit this run; None without it."""
     if cfg.init is None:
         return None
     try:
-        head = load_checkpoint(cfg.init)
+        head, adapter = load_model_weights(cfg.init)
     except CheckpointError as err:
         raise DataError(f"--init: {err}") from err
     c = head.config
     theirs = (c.text.name, c.image.name, c.fusion.kind, c.fusion.hidden, c.members)
     ours = (cfg.text_backbone, cfg.image_backbone, cfg.fusion, cfg.hidden, cfg.members)
-    if theirs != ours:
+    if theirs != ours or c.calibration != cfg.calibration:
         names = ("text backbone", "image backbone", "fusion", "hidden size", "members")
         diff = [
             f"{n} {t} (this run: {o})"
             for n, t, o in zip(names, theirs, ours, strict=True)
             if t != o
         ]
+        if c.calibration != cfg.calibration:
+            diff.append(f"calibration {c.calibration} (this run: {cfg.calibration})")
         raise DataError(
             f"--init {cfg.init} was trained with {', '.join(diff)}: use its settings, or train "
             "without --init"
         )
-    return head
+    return head, adapter
 
 
-def extract_features(cfg: TrainConfig, memes: MemeSet) -> tuple[Features, TextSpec, ImageSpec]:
-    """Features of every meme from the frozen backbones, through the on-disk cache."""
-    text_encoder = load_text_encoder(cfg.text_backbone)
+def _text_sets(cfg: TrainConfig, sets: list[Examples], part: str) -> list[TextSet]:
+    """The labelled captions, sentences and tweets of `part` of each source, weighted for
+    tuning (validation sets are named `SOURCE-val`)."""
+    assert cfg.tuning is not None
+    out = []
+    for ex in sets:
+        idx = [i for i in ex.part(part) if ex.captions[i] and not ex.allowed[i].all()]
+        if idx:
+            texts = [ex.captions[i] or "" for i in idx]
+            name = ex.source if part == "train" else f"{ex.source}-{part}"
+            out.append(TextSet(name, texts, ex.allowed[idx], cfg.tuning.weight(ex.source)))
+    return out
+
+
+def text_encoder_for(
+    cfg: TrainConfig, sets: list[Examples], start: tuple[MemeHead, dict | None] | None
+) -> tuple[TextEncoder, dict | None, dict | None]:
+    """The run's text encoder with its adapter merged in: the `--init` model's, one tuned on
+    the run's words (`train.text_tuning`), or none (frozen). Also the adapter weights and what
+    tuning measured (None when nothing was tuned)."""
+    encoder = load_text_encoder(cfg.text_backbone)
+    if start is not None:
+        head, adapter = start
+        if adapter is not None and head.config.text_tuning is not None:
+            merge_lora(encoder, head.config.text_tuning, adapter)
+        return encoder, adapter, None
+    if cfg.tuning is None:
+        return encoder, None, None
+    calibrating = next(ex for ex in sets if ex.source == cfg.calibrating_source)
+    val = _text_sets(cfg, [calibrating], "val")
+    train = _text_sets(cfg, sets, "train")
+    if not train or not val:
+        raise DataError(
+            "tuning the text encoder needs captions with labels in the training parts and in "
+            f"{cfg.calibrating_source}'s validation part; train with --text-tuning none"
+        )
+    result = tune(encoder, train, val[0], cfg.tuning, cfg.seed, cfg.cache)
+    merge_lora(encoder, cfg.tuning.lora, result.state)
+    info = {
+        "best_step": result.best_step,
+        "seconds": round(result.seconds, 1),
+        "history": result.history,
+        "texts": {s.source: len(s.texts) for s in train},
+        "weights": {s.source: s.weight for s in train},
+    }
+    return encoder, result.state, info
+
+
+def build_pool(cfg: TrainConfig, sets: list[Examples], encoder: TextEncoder) -> tuple[Pool, object]:
+    """Backbone features of every example (through the cache), stacked into one `Pool`; and
+    the image encoder's spec."""
     image_encoder = load_image_encoder(cfg.image_backbone)
-    paths = memes.image_paths
-    feats = Features(
-        text=text_features(text_encoder, memes.captions, cfg.cache),
-        image=image_features(image_encoder, paths, cfg.cache),
-        image_flip=image_features(image_encoder, paths, cfg.cache, flip=True)
-        if cfg.head.flip
-        else None,
+    texts, images, flips, allowed, source = [], [], [], [], []
+    for k, ex in enumerate(sets):
+        t = torch.zeros(len(ex), encoder.dim)
+        i = torch.zeros(len(ex), image_encoder.dim)
+        f = torch.zeros(len(ex), image_encoder.dim)
+        worded, pictured = np.flatnonzero(ex.has_text), np.flatnonzero(ex.has_image)
+        if len(worded):
+            t[worded] = text_features(encoder, [ex.captions[j] or "" for j in worded], cfg.cache)
+        if len(pictured):
+            paths = [ex.images[j] for j in pictured]
+            i[pictured] = image_features(image_encoder, paths, cfg.cache)
+            if cfg.head.flip:
+                f[pictured] = image_features(image_encoder, paths, cfg.cache, flip=True)
+        texts.append(t)
+        images.append(i)
+        flips.append(f)
+        allowed.append(torch.from_numpy(ex.allowed))
+        source.append(np.full(len(ex), k))
+    pool = Pool(
+        text=torch.cat(texts),
+        image=torch.cat(images),
+        has_text=torch.from_numpy(np.concatenate([ex.has_text for ex in sets])),
+        has_image=torch.from_numpy(np.concatenate([ex.has_image for ex in sets])),
+        allowed=torch.cat(allowed),
+        source=np.concatenate(source),
+        sources=[ex.source for ex in sets],
+        image_flip=torch.cat(flips) if cfg.head.flip else None,
     )
-    return feats, text_encoder.spec, image_encoder.spec
+    return pool, image_encoder.spec
 
 
 def run(cfg: TrainConfig) -> dict:
-    """Train, evaluate on the held-out test split, and write the model folder `cfg.out`."""
+    """Train, evaluate each data set on its held-out test part, and write the model folder."""
     start = time.perf_counter()
-    memes = load_memes(cfg.data)
-    start_from = starting_head(cfg)
-    for name, reason in memes.skipped:
-        log.warning("skipped %s: %s", name, reason)
-    if memes.skipped:
-        log.warning("skipped %d of %d rows", len(memes.skipped), len(memes) + len(memes.skipped))
-    split = cfg.split(memes.labels)
+    sets = load_data(cfg)
+    begin = starting_model(cfg)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    split.save(out / "split.json", memes.names)
+    split = {ex.source: {p: [ex.names[i] for i in ex.part(p)] for p in PARTS} for ex in sets}
+    (out / "split.json").write_text(json.dumps(split))
 
-    feats, text_spec, image_spec = extract_features(cfg, memes)
+    encoder, adapter, tuning = text_encoder_for(cfg, sets, begin)
+    tuned = time.perf_counter()
+    pool, image_spec = build_pool(cfg, sets, encoder)
     features_done = time.perf_counter()
 
-    rates = base_rates(memes.labels[split.train])
+    offsets = np.cumsum([0] + [len(ex) for ex in sets])
+    where = {ex.source: offsets[k] for k, ex in enumerate(sets)}
+    calibrating = next(ex for ex in sets if ex.source == cfg.calibrating_source)
+
+    def part(ex: Examples, name: str) -> np.ndarray:
+        idx = ex.part(name)
+        return idx[~ex.allowed[idx].all(1)] + where[ex.source]
+
+    train_idx = {ex.source: part(ex, "train") for ex in sets}
+    shares = {ex.source: cfg.weight(ex.source) for ex in sets}
+    val_idx, calib_idx = part(calibrating, "val"), part(calibrating, "calib")
+    if not len(val_idx) or not len(calib_idx):
+        raise DataError(f"{cfg.calibrating_source} has no labelled memes to validate and calibrate")
+    if begin is not None:
+        lora = begin[0].config.text_tuning
+    else:
+        lora = cfg.tuning.lora if adapter is not None and cfg.tuning is not None else None
+    config = cfg.model_config(encoder.spec, image_spec, lora)
+    config.base_rates_of = (
+        f"the mean answer over the {len(calib_idx):,} {cfg.calibrating_source} memes of the "
+        "calibration part"
+    )
+    config.sources = {
+        ex.source: {
+            "description": SOURCES[ex.source].description,
+            "mapping": {k: list(v) for k, v in SOURCES[ex.source].mapping.items()},
+            "weight": cfg.weight(ex.source),
+        }
+        for ex in sets
+    }
     head, histories = fit_head(
-        cfg.model_config(text_spec, image_spec, rates),
-        feats,
-        memes.labels,
-        memes.aux,
-        (split.train, split.val, split.calib),
+        config,
+        pool,
+        train_idx,
+        shares,
+        val_idx,
+        calib_idx,
         cfg.head,
         cfg.seed,
-        init=start_from,
+        init=None if begin is None else begin[0],
     )
     for k, h in enumerate(histories):
         log.info(
@@ -102,46 +220,87 @@ def run(cfg: TrainConfig) -> dict:
             h.val_log_loss[h.best_epoch],
         )
     done = time.perf_counter()
-
-    test_labels = memes.labels[split.test]
-    test_probs = predict_probs(head, feats, split.test)
+    rates = np.array(head.config.base_rates)
+    evaluation = {
+        ex.source: evaluate_parts(head, pool, ex, where[ex.source], rates, cfg.calibrating_source)
+        for ex in sets
+    }
     metrics = {
-        "test": evaluate_probs(test_labels, test_probs, rates),
-        "validation": evaluate_probs(
-            memes.labels[split.val], predict_probs(head, feats, split.val), rates, intervals=False
-        ),
-        "base_rates_test": evaluate_probs(
-            test_labels, np.tile(rates, (len(test_labels), 1)), rates, intervals=False
-        ),
-        "base_rates": dict(zip(LABELS, rates, strict=True)),
+        "calibrated_on": cfg.calibrating_source,
+        "test": evaluation[cfg.calibrating_source]["test"],
+        "sources": evaluation,
+        "base_rates": dict(zip(LABELS, rates.tolist(), strict=True)),
+        "base_rates_of": config.base_rates_of,
         "init": None
         if cfg.init is None
-        else {
-            "folder": Path(cfg.init).resolve().name,
-            "version": model_version(cfg.init),
-        },
+        else {"folder": Path(cfg.init).resolve().name, "version": model_version(cfg.init)},
         "calibration": {
             "method": cfg.calibration,
-            "scale": float(head.calibration_scale),
-            "bias": [round(float(b), 4) for b in head.calibration_bias],
+            "readings": {
+                r: {
+                    "scale": float(head.calibration_scale[k]),
+                    "bias": [round(float(b), 4) for b in head.calibration_bias[k]],
+                }
+                for k, r in enumerate(READINGS)
+            },
         },
         "data": {
-            "folders": [Path(d).resolve().name for d in cfg.data],
-            "memes": len(memes),
-            "skipped": len(memes.skipped),
-            "train": len(split.train),
-            "validation": len(split.val),
-            "calibration": len(split.calib),
-            "test": len(split.test),
+            ex.source: {
+                "examples": len(ex),
+                "skipped": len(ex.skipped),
+                "weight": cfg.weight(ex.source),
+                **{p: int((ex.parts == p).sum()) for p in PARTS},
+            }
+            for ex in sets
         },
+        "text_tuning": tuning,
         "seconds": {
-            "features": round(features_done - start, 1),
+            "text_tuning": round(tuned - start, 1),
+            "features": round(features_done - tuned, 1),
             "head": round(done - features_done, 1),
             "total": round(done - start, 1),
         },
         "history": [asdict(h) for h in histories],
     }
-    save_checkpoint(head, out)
+    save_checkpoint(head, out, adapter)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    write_report(out, cfg, metrics, test_labels, test_probs)
+    test = calibrating.part("test")
+    test_probs = np.exp(reading_log_probs(head, pool, test + where[calibrating.source])["both"])
+    write_report(out, cfg, metrics, calibrating.subset(test), test_probs)
     return metrics
+
+
+def evaluate_parts(
+    head: MemeHead,
+    pool: Pool,
+    ex: Examples,
+    offset: int,
+    rates: np.ndarray,
+    calibrating: str,
+) -> dict:
+    """A source's measures on its test part (with intervals) and validation part, by the
+    reading its modalities make; the calibrating source also by each reading alone."""
+    source = SOURCES[ex.source]
+    out: dict = {"reading": source.reading}
+    for name in ("test", "val"):
+        idx = ex.part(name)
+        if not len(idx):
+            continue
+        readings = reading_log_probs(head, pool, idx + offset)
+        sub = ex.subset(idx)
+        out[name] = source.score(sub, np.exp(readings["both"]), rates, name == "test")
+        if ex.source == calibrating and name == "test":
+            out["reading_margins"] = reading_margins(
+                {r: np.exp(readings[r]) for r in ("text", "image")}, rates
+            )
+            out["test_readings"] = {
+                r: source.score(
+                    sub.subset(np.flatnonzero(~np.isnan(readings[r]).any(1))),
+                    np.exp(readings[r][~np.isnan(readings[r]).any(1)]),
+                    rates,
+                    True,
+                )
+                for r in ("text", "image")
+                if (~np.isnan(readings[r]).any(1)).any()
+            }
+    return out

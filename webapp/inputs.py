@@ -10,7 +10,7 @@ from memesent.ocr import OCRSettings
 
 MAX_CAPTION_CHARS = 1_000  # the text backbone reads 128 word pieces, about 500 characters
 MIN_SIDE = 32  # pixels: below this a picture carries nothing the image backbone can see
-# Pixels a side that pictures are scaled down to first. Analysis: the model reads a meme at 128
+# Pixels a side that pictures are scaled down to first. Analysis: the model reads a meme at 256
 # pixels and the page shows the heat map at most 260 pixels high (520 device pixels on a
 # high-density screen), so 512 loses nothing either uses and keeps explanations small. OCR needs
 # more, small caption text must stay legible: it reads pictures scaled to OCRSettings.long_side,

@@ -16,6 +16,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -26,13 +27,15 @@ from memesent.labels import LABELS
 from memesent.model_files import DEFAULT_MODEL_DIR, model_version
 from memesent.ocr import OCRError, OCRTimeoutError, TesseractNotFoundError, extract_caption
 from memesent.predictor import Predictor
-from memesent.quality import shift_sentence
+from memesent.quality import ReadingMargins, shift_sentence
 
+from . import views
+from .card import result_card
 from .corrections import CorrectionError, CorrectionStore
 from .inputs import MAX_CAPTION_CHARS, OCR_SIDE, InputError, check_caption, open_meme
 
 OCR_TIMEOUT = 10.0  # seconds
-CACHE_SIZE = 32  # memes whose features are kept: about 1 MB each (picture and feature map)
+CACHE_SIZE = 32  # pictures (and memes) whose features are kept: about 1 MB each
 MALLOC_ARENAS = 2
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 MODEL_THREADS = 1  # torch threads for model calls (see MemeService)
@@ -51,43 +54,55 @@ class CaptionGuess:
 
 @dataclass(frozen=True)
 class PredictionView:
-    """A prediction as the page shows it: `levels` (five), `summary` (three), `typical` (a
-    typical meme's levels: the training base rates) and `shift_note`, a sentence on how much
-    the answer depends on this meme (shown with the explanations)."""
+    """A prediction as the page and the API show it: `levels` (five), `summary` (three),
+    `typical` (a typical meme's levels: the base rates), `readings` (the words alone, the
+    picture alone, both: None for a missing modality), `shift_note` (how much the answer
+    depends on this meme), `disagreement` (a line when words and picture clearly point opposite
+    ways, else None), and the page's HTML of the answer (`answer_html`) and of the readings
+    (`readings_html`)."""
 
     levels: LabelDict
     summary: LabelDict
     typical: LabelDict
+    readings: dict[str, LabelDict | None]
     shift_note: str
+    disagreement: str | None
+    answer_html: str
+    readings_html: str
 
 
 @dataclass(frozen=True)
 class ExplanationView:
     """An explanation as the page shows it.
 
-    `overlay`: the heat map over the meme; `words`: the caption's words with their scores in
-    [-1, 1], for `gr.HighlightedText`; `modality`: the caption's (`text`) and the picture's
-    (`image`) shares of the decision, or `UNDETERMINED` when neither moves it. All explain the
-    predicted level.
+    `overlay`: the heat map over the meme (None without a picture); `target`: the level it
+    explains; `words`: the caption's words with their scores in [-1, 1] (positive: toward the
+    positive side), for `gr.HighlightedText`, and `words_html`, the page's tinted words;
+    `modality`: the caption's (`text`) and the picture's (`image`) shares of the explained
+    level, or `UNDETERMINED` when neither moves it.
     """
 
-    overlay: Image.Image
+    overlay: Image.Image | None
+    target: str
     words: list[tuple[str, float]]
+    words_html: str
     modality: LabelDict | str
 
 
 class MemeService:
     """One loaded `Predictor` serving many requests (its calls take turns). With a
-    `CorrectionStore`, people's corrections are kept too.
+    `CorrectionStore`, people's corrections are kept too; with `margins`, the page says when
+    the words and the picture disagree.
 
     Model calls run on one torch thread (`MODEL_THREADS`): measured through the app on 2 cores
     (`benchmarks.analyze`, `benchmarks.soak`; numbers in README), a second thread barely
     shortened an Analyze alone, and under load one thread served more answers, faster: the
     second one spends the processor time that OCR and the other requests need.
 
-    "Analyze" asks for a prediction and then an explanation of the same meme: both come from one
-    pass through the backbones, kept in a small cache of `MemeFeatures` (the `CACHE_SIZE` most
-    recent memes, keyed by a digest of the picture's bytes and the caption).
+    A picture goes through the image backbone once: its features are kept (the `cache_size`
+    most recent pictures, keyed by a digest of its bytes), and each caption then costs only the
+    text backbone (`Predictor.recaption`) — what lets the answer follow the caption as it is
+    typed, and Analyze reuse the features its prediction computed.
     """
 
     def __init__(
@@ -96,38 +111,53 @@ class MemeService:
         corrections: CorrectionStore | None = None,
         model_version: str = "",
         cache_size: int = CACHE_SIZE,
+        margins: ReadingMargins | None = None,
     ) -> None:
         self.predictor = predictor
         self.corrections, self.model_version = corrections, model_version
-        self.cache_size = cache_size
-        self._cache: OrderedDict[tuple[str, str], MemeFeatures] = OrderedDict()
+        self.cache_size, self.margins = cache_size, margins
+        self._pictures: OrderedDict[str, MemeFeatures] = OrderedDict()
+        self._memes: OrderedDict[tuple[str, str], MemeFeatures] = OrderedDict()
         self._cache_lock = threading.Lock()
 
     def features(self, image: ImageInput | None, caption: str | None) -> MemeFeatures:
-        """The meme's features, from the cache or from one pass through the backbones."""
+        """The meme's features: its picture's from the cache (or one pass through the image
+        backbone), its caption through the text backbone. No picture: the words alone."""
         text = check_caption(caption)
-        key = (_digest(image), text)
+        if image is None:
+            if not text:
+                raise InputError("Add a meme first: upload, drop or paste a picture.")
+            return self.predictor.encode(None, text)
+        digest = _digest(image)
         with self._cache_lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        found = self.predictor.encode(open_meme(image), text)
+            found = _lookup(self._memes, (digest, text))
+            picture = _lookup(self._pictures, digest)
+        if found is not None:
+            return found
+        if picture is None:
+            picture = self.predictor.encode(open_meme(image), "")
+        found = self.predictor.recaption(picture, text)
         with self._cache_lock:
-            self._cache[key] = found
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            _store(self._pictures, digest, picture, self.cache_size)
+            _store(self._memes, (digest, text), found, self.cache_size)
         return found
 
     @classmethod
     def load(
         cls, model_dir: str | Path | None = None, corrections: CorrectionStore | None = None
     ) -> MemeService:
-        """Load the model in `model_dir` (default: the shipped one), cap torch's threads and
-        the C library's memory arenas (see `limit_malloc_arenas`)."""
+        """Load the model in `model_dir` (default: the shipped one) and its measured reading
+        margins, cap torch's threads and the C library's memory arenas (see
+        `limit_malloc_arenas`)."""
         limit_malloc_arenas()
         torch.set_num_threads(MODEL_THREADS)
         folder = model_dir or DEFAULT_MODEL_DIR
-        return cls(Predictor.load(folder), corrections, model_version(folder))
+        return cls(
+            Predictor.load(folder),
+            corrections,
+            model_version(folder),
+            margins=ReadingMargins.load(folder),
+        )
 
     def warm_up(self) -> None:
         """Run one explanation on a blank meme, so that torch's one-time set-up is not paid by
@@ -136,23 +166,41 @@ class MemeService:
 
     def predict(self, image: ImageInput | None, caption: str | None) -> PredictionView:
         """The five levels' probabilities, the negative / neutral / positive summary, a typical
-        meme's levels, and how far this meme moves the answer from it."""
+        meme's levels, the three readings, how far this meme moves the answer, and the page's
+        HTML of them."""
         result = self.predictor.predict_features(self.features(image, caption))
+        disagreement = self.margins.disagreement(result.readings) if self.margins else None
         return PredictionView(
             levels=result.probs,
             summary=result.probs3,
             typical=result.base_rates,
+            readings=result.readings,
             shift_note=shift_sentence(result.shift),
+            disagreement=disagreement,
+            answer_html=views.levels_html(result),
+            readings_html=views.readings_html(result, disagreement),
         )
 
     def explain(self, image: ImageInput | None, caption: str | None) -> ExplanationView:
         """Why the model predicts its level: heat map over the meme, word scores, modality."""
         found = self.predictor.explain_features(self.features(image, caption))
+        words = [(word, round(score, 4)) for word, score in found.words]
         return ExplanationView(
             overlay=found.overlay,
-            words=[(word, round(score, 4)) for word, score in found.words],
+            target=found.target,
+            words=words,
+            words_html=views.words_html(words),
             modality=UNDETERMINED if found.modality is None else dict(found.modality),
         )
+
+    def card(self, image: ImageInput | None, caption: str | None) -> Image.Image:
+        """The result card to share (`webapp.card`): the meme, its caption, the verdict with the
+        readings, and the heat map."""
+        features = self.features(image, caption)
+        result = self.predictor.predict_features(features)
+        found = self.predictor.explain_features(features)
+        picture = features.picture or Image.new("RGB", (400, 400), (235, 235, 235))
+        return result_card(picture, features.caption, result, found.overlay, found.target)
 
     def correct(self, image: ImageInput | None, caption: str | None, level: str | None) -> str:
         """Store the level a person gives a meme (with what the model said); a short
@@ -161,6 +209,8 @@ class MemeService:
             raise InputError("Corrections are not switched on for this app.")
         if level not in LABELS:
             raise InputError(f"Pick the level you would give, one of: {', '.join(LABELS)}.")
+        if image is None:
+            raise InputError("Add a meme first: upload, drop or paste a picture.")
         model_label = self.predictor.predict_features(self.features(image, caption)).label
         text = check_caption(caption)
         try:
@@ -173,6 +223,21 @@ class MemeService:
         kept = "Replaced your earlier correction of this meme." if saved.replaced else "Saved."
         held = f"{saved.count:,} correction{'s' if saved.count != 1 else ''}"
         return f"{kept} {said} This server holds {held}."
+
+
+def _lookup(cache: OrderedDict[Any, MemeFeatures], key: Any) -> MemeFeatures | None:
+    """A cache entry (moved to the recent end), or None."""
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    return None
+
+
+def _store(cache: OrderedDict[Any, MemeFeatures], key: Any, value: MemeFeatures, size: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > size:
+        cache.popitem(last=False)
 
 
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from memesent.checkpoint import DEFAULT_MODEL_DIR
 from memesent.labels import LABELS
-from memesent.quality import METRICS_FILE, HeldOutQuality
+from memesent.quality import METRICS_FILE, load_quality
 
 MODEL_CARD_FILE = "MODEL_CARD.md"
 
@@ -19,9 +19,10 @@ def model_summary(model_dir: str | Path | None = None) -> str:
     folder = Path(model_dir or DEFAULT_MODEL_DIR)
     intro = (
         "memesent guesses the overall sentiment of a meme from its picture and its caption, on "
-        f"five levels ({', '.join(LABELS)}), and shows why."
+        f"five levels ({', '.join(LABELS)}), reads the words alone and the picture alone too, "
+        "and shows why."
     )
-    quality = HeldOutQuality.load(folder)
+    quality = load_quality(folder)
     if quality is None:
         return (
             f"{intro} This model has no held-out measurements (`{METRICS_FILE}` in its folder), "
@@ -37,10 +38,11 @@ def model_summary(model_dir: str | Path | None = None) -> str:
 def _training_data(folder: Path) -> str:
     try:
         data = json.loads((folder / METRICS_FILE).read_text())["data"]
-        memes, folders = int(data["memes"]), ", ".join(data["folders"])
-    except (OSError, ValueError, KeyError, TypeError):
+        parts = [f"{int(d['examples']):,} {name}" for name, d in data.items()]
+        total = sum(int(d["examples"]) for d in data.values())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return ""
-    return f"This model learnt from {memes:,} labelled memes ({folders})."
+    return f"This model learnt from {total:,} labelled examples ({', '.join(parts)})."
 
 
 def model_card(model_dir: str | Path | None = None) -> str:
