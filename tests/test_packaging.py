@@ -161,7 +161,7 @@ class _SeesThisEnvironment(venv.EnvBuilder):
     and everything else comes from this environment, however it was made."""
 
     def __init__(self) -> None:
-        super().__init__(with_pip=False)
+        super().__init__(symlinks=True, with_pip=False)  # symlinks: as `python -m venv` makes it
 
     def post_setup(self, context) -> None:
         own = subprocess.run(
