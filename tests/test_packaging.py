@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
+import site
 import subprocess
 import sys
+import sysconfig
+import venv
 from pathlib import Path
 
 import pytest
@@ -140,11 +144,41 @@ def test_requirements_txt_matches_pyproject():
             assert req.specifier == declared[name].specifier, name
 
 
+def _site_dirs() -> list[str]:
+    """The site-packages folders this interpreter reads, in its order: its environment's (a plain
+    interpreter, a venv, a virtualenv or a conda environment), the base interpreter's when the
+    environment includes them, and the user's when enabled."""
+    known = {*site.getsitepackages(), *(sysconfig.get_path(k) for k in ("purelib", "platlib"))}
+    if site.ENABLE_USER_SITE:
+        known.add(site.getusersitepackages())
+    known = {os.path.abspath(d) for d in known}
+    return list(dict.fromkeys(d for d in sys.path if os.path.abspath(d) in known))
+
+
+class _SeesThisEnvironment(venv.EnvBuilder):
+    """A virtual environment without pip whose site-packages are read first, then (through a .pth
+    file) the ones the running tests read: what it installs shadows this environment's copies,
+    and everything else comes from this environment, however it was made."""
+
+    def __init__(self) -> None:
+        super().__init__(symlinks=True, with_pip=False)  # symlinks: as `python -m venv` makes it
+
+    def post_setup(self, context) -> None:
+        own = subprocess.run(
+            [context.env_exe, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        lines = [f"import site; site.addsitedir({d!r})" for d in _site_dirs()]
+        (Path(own) / "running_environment.pth").write_text("\n".join(lines) + "\n")
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
     """A fresh virtual environment with memesent installed from a copy of this checkout's
-    package files (the copy keeps the build's files out of the checkout; the dependencies come
-    from this environment's site-packages, pip and setuptools included)."""
+    package files (the copy keeps the build's files out of the checkout; the dependencies, pip
+    and setuptools included, come from the environment the tests run in)."""
     work = tmp_path_factory.mktemp("install")
     source = work / "source"
     source.mkdir()
@@ -153,22 +187,28 @@ def installed(tmp_path_factory) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "memesent", source / "memesent", ignore=ignore)
     shutil.copytree(ROOT / "assets" / "model", source / "assets" / "model")
-    venv = work / "env"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-        check=True,
-    )
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
-    subprocess.run(
+    env = work / "env"
+    _SeesThisEnvironment().create(env)
+    pip = [str(env / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
+    done = subprocess.run(
         [*pip, "--no-build-isolation", str(source)],
-        check=True,
         capture_output=True,
+        text=True,
         timeout=300,
     )
-    return venv
+    assert done.returncode == 0, done.stdout + done.stderr
+    return env
 
 
 def test_installed_package_works_from_another_folder(installed, tmp_path, predictor):
+    """The fresh environment's own copy of memesent, not the checkout and not the copy installed
+    in the environment the tests run in, serves `memesent predict` and `Predictor.load()` from
+    another folder, with the running environment's dependencies."""
+    import torch
+
+    command = installed / "bin" / "memesent"
+    head = command.read_text().splitlines()[:3]  # a shebang, or sh's exec for a long path
+    assert any(str(installed / "bin" / "python") in line for line in head), head
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     caption = "when the wifi comes back"
@@ -176,7 +216,7 @@ def test_installed_package_works_from_another_folder(installed, tmp_path, predic
 
     cli = subprocess.run(
         [
-            str(installed / "bin" / "memesent"),
+            str(command),
             "predict",
             "meme.png",
             "--caption",
@@ -195,10 +235,11 @@ def test_installed_package_works_from_another_folder(installed, tmp_path, predic
     assert row["probs"] == pytest.approx(want.probs, abs=1e-6)
 
     script = (
-        "import json, memesent, memesent.checkpoint as c\n"
+        "import json, memesent, memesent.checkpoint as c, torch\n"
         "from memesent import Predictor\n"
         f"r = Predictor.load().predict('meme.png', {caption!r})\n"
-        "print(json.dumps([memesent.__file__, str(c.DEFAULT_MODEL_DIR), r.probs]))\n"
+        "where = [memesent.__file__, str(c.DEFAULT_MODEL_DIR), torch.__file__]\n"
+        "print(json.dumps([*where, r.probs]))\n"
     )
     api = subprocess.run(
         [str(installed / "bin" / "python"), "-c", script],
@@ -208,8 +249,9 @@ def test_installed_package_works_from_another_folder(installed, tmp_path, predic
         timeout=300,
     )
     assert api.returncode == 0, api.stderr
-    module, model_dir, probs = json.loads(api.stdout)
+    module, model_dir, torch_file, probs = json.loads(api.stdout)
     assert Path(module).is_relative_to(installed) and Path(model_dir).is_relative_to(installed)
+    assert Path(torch_file).resolve() == Path(torch.__file__).resolve()  # the running environment's
     assert probs == pytest.approx(want.probs, abs=1e-6)
 
     for name in ("train", "webapp", "benchmarks"):  # run from a checkout, never installed

@@ -25,7 +25,13 @@ from memesent.encoded import MemeFeatures
 from memesent.images import ImageInput
 from memesent.labels import LABELS
 from memesent.model_files import DEFAULT_MODEL_DIR, model_version
-from memesent.ocr import OCRError, OCRTimeoutError, TesseractNotFoundError, extract_caption
+from memesent.ocr import (
+    DEFAULT_ENGINE,
+    EngineMissingError,
+    OCRError,
+    OCRTimeoutError,
+    extract_caption,
+)
 from memesent.predictor import Predictor
 from memesent.quality import ReadingMargins, shift_sentence
 
@@ -278,15 +284,17 @@ def _file_bytes(image: ImageInput) -> bytes:
     return Path(image).read_bytes()
 
 
-def read_caption(image: ImageInput | None) -> CaptionGuess:
-    """OCR the meme's caption. OCR that is unavailable, too slow or finds nothing gives an empty
-    caption and a note, never an error: the person types the caption instead."""
+def read_caption(image: ImageInput | None, engine: str = DEFAULT_ENGINE) -> CaptionGuess:
+    """OCR the meme's caption with `engine` (one of `memesent.ocr.ENGINES`). OCR that is
+    unavailable, too slow or finds nothing gives an empty caption and a note, never an error:
+    the person types the caption instead."""
     picture = open_meme(image, OCR_SIDE)
     try:
-        found = extract_caption(picture, timeout=OCR_TIMEOUT)
-    except TesseractNotFoundError:
+        found = extract_caption(picture, timeout=OCR_TIMEOUT, engine=engine)
+    except EngineMissingError:
+        needs = {"tesseract": "Tesseract", "ppocr": "PP-OCR (rapidocr-onnxruntime)"}[engine]
         return CaptionGuess(
-            "", "Reading captions needs Tesseract, which is not installed here: type the caption."
+            "", f"Reading captions needs {needs}, which is not installed here: type the caption."
         )
     except OCRTimeoutError:
         return CaptionGuess(
