@@ -158,9 +158,10 @@ def test_analyze_gives_the_answer_the_explanation_and_the_card(
     explained = memes.explain(str(ROCKET), ROCKET_CAPTION)
     assert words == explained.words_html
     assert_close(confidences(shares), explained.modality, SCORE_TOL)
-    with Image.open(overlay) as picture:
+    assert overlay["label"] == f"Where the picture drove “{explained.target.replace('_', ' ')}”"
+    with Image.open(overlay["value"]) as picture:  # updates: the label names the level
         assert picture.size == explained.overlay.size
-    with Image.open(card) as png:
+    with Image.open(card["value"]) as png:
         assert png.format == "PNG" and png.size == (1200, 675)
 
 
@@ -296,7 +297,7 @@ def test_tesseract_missing(tmp_path: Path) -> None:
     """Without tesseract, OCR gives an empty caption (the page shows a note); scoring works."""
     no_tesseract = tmp_path / "bin"
     no_tesseract.mkdir()
-    with AppServer(env={"PATH": str(no_tesseract)}) as server:
+    with AppServer("--ocr-engine", "tesseract", env={"PATH": str(no_tesseract)}) as server:
         c = Client(server.url, verbose=False)
         assert c.predict(handle_file(str(ROCKET)), api_name="/ocr") == ""
         assert_serving(c)
@@ -308,7 +309,7 @@ def test_tesseract_missing(tmp_path: Path) -> None:
 
 def test_read_caption_without_tesseract_leaves_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    guess = service.read_caption(ROCKET)
+    guess = service.read_caption(ROCKET, engine="tesseract")
     assert guess.caption == ""
     assert "Tesseract" in guess.note and "type the caption" in guess.note
 
