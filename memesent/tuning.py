@@ -11,6 +11,7 @@ of the adapter weights, so features and heads of a tuned encoder never meet a fr
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -83,7 +84,9 @@ def merge_lora(encoder: TextEncoder, spec: LoraSpec, state: dict[str, torch.Tens
     its spec then names the tuning (`TextSpec.tuning`)."""
     from peft import get_peft_model, set_peft_model_state_dict
 
-    model = get_peft_model(encoder.model, spec.peft_config())
+    with warnings.catch_warnings():  # peft asks transformers about a setting it renamed
+        warnings.simplefilter("ignore", FutureWarning)
+        model = get_peft_model(encoder.model, spec.peft_config())
     result = set_peft_model_state_dict(model, state)
     unexpected = getattr(result, "unexpected_keys", [])
     missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]

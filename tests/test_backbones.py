@@ -29,7 +29,7 @@ def test_image_backbone_not_a_cat_for_a_coffee(image_encoder):
 def test_image_features_and_feature_map(image_encoder):
     x = image_encoder.preprocess(photo("astronaut", (300, 200)))[None]
     fmap = image_encoder.feature_map(x)
-    assert fmap.shape == (1, 1280, 7, 7)
+    assert fmap.shape == (1, 1280, 8, 8)  # 256 px in, a stride of 32
     assert torch.allclose(image_encoder(x), fmap.mean((2, 3)))
     assert image_encoder.encode([photo("coffee")]).shape == (1, image_encoder.dim)
 

@@ -204,10 +204,15 @@ def test_a_rerun_completes_a_stopped_run_without_duplicates(memes, tmp_path, suf
 
 
 def test_results_of_another_model_are_never_mixed(memes, tmp_path, shipped_model):
+    other = tmp_path / "other-model"
+    shutil.copytree(shipped_model, other)
+    config = json.loads((other / "config.json").read_text())
+    config["training"]["seed"] = 99  # another model, to its version digest
+    (other / "config.json").write_text(json.dumps(config))
     out = tmp_path / "results.csv"
     assert run(str(memes), "--out", str(out)).returncode == 0
     before = out.read_text()
-    proc = run(str(memes), "--out", str(out), "--model", str(shipped_model))
+    proc = run(str(memes), "--out", str(out), "--model", str(other))
     assert proc.returncode == 2
     assert (
         "holds answers of another model" in proc.stderr and "write to another file" in proc.stderr
