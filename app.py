@@ -1,7 +1,7 @@
 """memesent's Gradio app: a meme in, its sentiment and the reasons out; also the Space's entry.
 
     python app.py [--host H] [--port P] [--model DIR] [--corrections DIR]
-                  [--corrections-limit N] [--delete-uploads-after SECONDS]
+                  [--corrections-limit N] [--delete-uploads-after SECONDS] [--ocr-engine E]
     gradio app.py                                        # the same, reloading on edits
 
 The page calls the functions of `webapp.service`; so do the named API endpoints `/ocr`,
@@ -27,6 +27,7 @@ import gradio as gr
 
 from memesent.labels import LABELS
 from memesent.model_files import DEFAULT_MODEL_DIR
+from memesent.ocr import DEFAULT_ENGINE, ENGINES
 from webapp import service, wording
 from webapp.corrections import DEFAULT_LIMIT, CorrectionStore
 from webapp.inputs import MAX_CAPTION_CHARS, InputError
@@ -71,6 +72,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="SECONDS",
         help="delete uploaded files this old (default: $MEMESENT_UPLOAD_MAX_AGE, else a day)",
     )
+    parser.add_argument(
+        "--ocr-engine",
+        choices=ENGINES,
+        default=DEFAULT_ENGINE,
+        help="caption OCR engine (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.corrections_limit < 1 or args.delete_uploads_after < 1:
         parser.error("--corrections-limit and --delete-uploads-after must be at least 1")
@@ -106,15 +113,18 @@ def examples() -> list[list[str]]:
 
 
 def build_demo(
-    memes: service.MemeService, model_dir: Path, upload_max_age: int = UPLOAD_MAX_AGE
+    memes: service.MemeService,
+    model_dir: Path,
+    upload_max_age: int = UPLOAD_MAX_AGE,
+    ocr_engine: str = DEFAULT_ENGINE,
 ) -> gr.Blocks:
     """The page and its API, on top of one loaded `MemeService`; uploads older than
-    `upload_max_age` seconds are deleted."""
+    `upload_max_age` seconds are deleted; captions are read by `ocr_engine`."""
 
     @user_errors
     def read_caption(image: Mapping | None) -> tuple[str, str]:
         """Read a meme's caption with OCR (returns "" when there is none or OCR is missing)."""
-        guess = service.read_caption(image_path(image))
+        guess = service.read_caption(image_path(image), engine=ocr_engine)
         return guess.caption, guess.note
 
     def read_caption_on_upload(image: Mapping | None, enabled: bool) -> tuple[Any, str]:
@@ -324,5 +334,5 @@ if __name__ == "__main__":
     args = parse_args()
     if gr.NO_RELOAD:  # `gradio app.py` re-runs this file on every edit; the model loads once
         memes = start_service(args.model, args.corrections, args.corrections_limit)
-    demo = build_demo(memes, args.model, args.delete_uploads_after)
+    demo = build_demo(memes, args.model, args.delete_uploads_after, args.ocr_engine)
     launch(demo, args)

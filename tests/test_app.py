@@ -273,7 +273,7 @@ def test_tesseract_missing(tmp_path: Path) -> None:
     """Without tesseract, OCR gives an empty caption (the page shows a note); scoring works."""
     no_tesseract = tmp_path / "bin"
     no_tesseract.mkdir()
-    with AppServer(env={"PATH": str(no_tesseract)}) as server:
+    with AppServer("--ocr-engine", "tesseract", env={"PATH": str(no_tesseract)}) as server:
         c = Client(server.url, verbose=False)
         assert c.predict(handle_file(str(ROCKET)), api_name="/ocr") == ""
         assert_serving(c)
@@ -285,7 +285,7 @@ def test_tesseract_missing(tmp_path: Path) -> None:
 
 def test_read_caption_without_tesseract_leaves_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    guess = service.read_caption(ROCKET)
+    guess = service.read_caption(ROCKET, engine="tesseract")
     assert guess.caption == ""
     assert "Tesseract" in guess.note and "type the caption" in guess.note
 
