@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 from memesent.backbones import IMAGE_SPECS, TEXT_SPECS, load_image_encoder, load_text_encoder
 from memesent.fusion import FusionConfig
 from memesent.model import MemeHead, ModelConfig
+from memesent.ocr import DEFAULT_ENGINE
 from memesent.predictor import Predictor
 
 from .timing import alternating, cpu_name, p95, peak_rss_mb, timed
@@ -141,14 +142,18 @@ def overlay_ms(overlay: Image.Image, repeats: int) -> dict[str, float]:
     return {fmt: 1000 * statistics.median(xs) for fmt, xs in times.items()}
 
 
-def ocr_ms(meme: Image.Image, repeats: int) -> float | str:
-    """Median milliseconds of `extract_caption` on `meme`, or why OCR could not be timed."""
-    from memesent.ocr import OCRError, TesseractNotFoundError, extract_caption
+def ocr_ms(meme: Image.Image, repeats: int, engine: str = DEFAULT_ENGINE) -> float | str:
+    """Median milliseconds of `extract_caption` with `engine` on `meme`, or why it was not timed."""
+    from memesent.ocr import EngineMissingError, OCRError, extract_caption
 
     try:
-        return 1000 * statistics.median(timed(lambda: extract_caption(meme), repeats, warmup=1))
-    except TesseractNotFoundError:
-        return "n/a: tesseract is not installed"
+
+        def read() -> object:
+            return extract_caption(meme, engine=engine)
+
+        return 1000 * statistics.median(timed(read, repeats, warmup=1))
+    except EngineMissingError:
+        return f"n/a: {engine} is not installed"
     except OCRError as err:
         return f"n/a: OCR failed ({err})"
 

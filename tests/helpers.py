@@ -4,6 +4,8 @@ decompression bombs."""
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -11,6 +13,18 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_memesent(*args: str) -> subprocess.CompletedProcess:
+    """`python -m memesent ARGS` from the checkout, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "memesent", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def font(size: int) -> ImageFont.FreeTypeFont:

@@ -77,7 +77,7 @@ def test_speed_benchmark_says_why_ocr_was_not_timed(tmp_path, monkeypatch):
 
     meme = Image.new("RGB", (200, 100), "white")
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "none"))
-    assert ocr_ms(meme, 1) == "n/a: tesseract is not installed"
+    assert ocr_ms(meme, 1, engine="tesseract") == "n/a: tesseract is not installed"
     broken = tmp_path / "tesseract"  # answers --version, then fails on any page
     broken.write_text(
         '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "tesseract 5.3.0"; exit 0; fi\n'
@@ -85,7 +85,7 @@ def test_speed_benchmark_says_why_ocr_was_not_timed(tmp_path, monkeypatch):
     )
     broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(broken))
-    assert ocr_ms(meme, 1).startswith("n/a: OCR failed (")
+    assert ocr_ms(meme, 1, engine="tesseract").startswith("n/a: OCR failed (")
 
 
 def test_ig_steps_benchmark_compares_against_its_reference(tmp_path):

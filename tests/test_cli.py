@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import draw_meme, photo
+from helpers import draw_meme, photo, run_memesent
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "memesent", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+run = run_memesent
 
 
 def test_predict_json_lines_match_the_library(tmp_path, shipped_model, predictor):

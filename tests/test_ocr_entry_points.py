@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import draw_meme, photo
+from helpers import draw_meme, photo, run_memesent
 
 from memesent import ocr_paddle, ocr_tesseract
 from memesent.ocr import DEFAULT_ENGINE, ENGINES
@@ -27,14 +25,7 @@ EACH_ENGINE = [
 ]
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "memesent", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+run = run_memesent
 
 
 @pytest.fixture(scope="module")
