@@ -211,8 +211,7 @@ class ParquetResults:
 
         self.path.mkdir(parents=True, exist_ok=True)
         fields = [
-            pa.field(c, pa.float64() if "prob_" in c else pa.string())
-            for c in RESULT_COLUMNS
+            pa.field(c, pa.float64() if "prob_" in c else pa.string()) for c in RESULT_COLUMNS
         ]
         table = pa.Table.from_pylist(self._buffer, schema=pa.schema(fields))
         part = self.path / f"part-{len(self._parts()):06d}-{os.getpid()}.parquet"
