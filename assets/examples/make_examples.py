@@ -3,7 +3,7 @@
 The photos ship inside the scikit-image wheel and carry no copyright restrictions (CC0 or public
 domain, see README.md here); the captions are the project's own, so the memes carry no third-party
 rights. Run from anywhere: `python assets/examples/make_examples.py`; it rewrites the JPEGs and
-`examples.json` (file name, caption and the intended sentiment of each) next to this script.
+`examples.json` (file name, caption and what each is meant to show) next to this script.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ FONTS = (
 WIDTH = 480  # pixels; every example is scaled to this width
 QUALITY = 85  # JPEG quality
 
-# (photo in skimage.data, top line, bottom line, intended sentiment)
+# (photo in skimage.data, top line, bottom line, what the shipped model reads in it). The range a
+# first visit should see: words and picture agreeing on each side, and a meme where they disagree.
+# tests/test_examples.py checks that the shipped model still reads each as its `intent` says.
 MEMES = (
-    ("chelsea", "when you finally get the sunny spot", "pure happiness", "positive"),
-    ("coffee", "monday morning", "third cup and still tired", "negative"),
-    ("rocket", "finally passed my exam", "to the moon", "very_positive"),
-    ("astronaut", "when someone asks what i do", "i just press the buttons", "neutral"),
-    ("camera", "nobody liked my photos", "not even my mom", "very_negative"),
+    ("rocket", "finally passed my exam", "to the moon", "positive"),
+    ("clock", "my dog died today", "and nobody noticed", "negative"),
+    ("coffee", "monday morning", "third cup and still tired", "words and picture disagree"),
 )
 
 
