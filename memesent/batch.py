@@ -61,11 +61,11 @@ def prepare(job: Job, captions: CaptionSource, source_size: int) -> Prepared:
     except (OSError, NotAnImageError) as err:
         return Prepared(job, None, caption, str(err))
     if captions.ocr:
-        from .ocr import OCRError, TesseractNotFoundError, extract_caption
+        from .ocr import EngineMissingError, OCRError, extract_caption
 
         try:
             caption = extract_caption(picture).text
-        except TesseractNotFoundError:
+        except EngineMissingError:  # not this meme's problem: the whole run stops
             raise
         except OCRError as err:
             return Prepared(job, None, "", f"OCR failed: {err}")

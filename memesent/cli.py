@@ -120,10 +120,17 @@ def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.workers < 0 or args.batch_size < 1:
         parser.error("--workers must be at least 0 and --batch-size at least 1")
     if args.ocr:
-        from .ocr import TesseractNotFoundError, tesseract_available
+        from .ocr import (
+            DEFAULT_SETTINGS,
+            PPOCRNotFoundError,
+            TesseractNotFoundError,
+            engine_available,
+        )
 
-        if not tesseract_available():
-            print(f"memesent: {TesseractNotFoundError()}", file=sys.stderr)
+        engine = DEFAULT_SETTINGS.engine
+        if not engine_available(engine):
+            missing = PPOCRNotFoundError() if engine == "ppocr" else TesseractNotFoundError()
+            print(f"memesent: {missing}", file=sys.stderr)
             return 2
     try:
         jobs = _jobs(args)

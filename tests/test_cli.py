@@ -78,15 +78,18 @@ def test_bad_model_folder_is_a_message_not_a_traceback(tmp_path):
     assert "not a memesent model folder" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_ocr_without_tesseract_stops_once_with_the_install_hint(monkeypatch, tmp_path, capsys):
-    import pytesseract
-
+def test_predict_ocr_without_its_engine_stops_once_with_the_install_hint(
+    monkeypatch, tmp_path, capsys
+):
+    """`predict --ocr` reads with the default engine (PP-OCR): without it, one message and
+    status 2 before any meme is scored, rather than an error per meme."""
+    from memesent import ocr_paddle
     from memesent.cli import main
 
-    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no-tesseract"))
+    monkeypatch.setattr(ocr_paddle, "PACKAGE", "no_such_ocr_package")
     code = main(["predict", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--ocr"])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("memesent:") == 1 and "apt-get install tesseract-ocr" in err
+    assert code == 2 and err.count("memesent:") == 1 and "pip install rapidocr" in err
 
 
 needs_tesseract = pytest.mark.skipif(
