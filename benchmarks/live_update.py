@@ -94,6 +94,26 @@ def summary(seconds: list[float]) -> dict:
     }
 
 
+def table(results: dict) -> str:
+    """The service and app latencies as a markdown table, with the goal's verdict."""
+    lines = [
+        "| measured | calls | p50 ms | p95 ms | max ms |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for name in ("service", "app"):
+        r = results[name]
+        lines.append(
+            f"| {name} | {r['calls']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['max_ms']:.1f} |"
+        )
+    met = results["app"]["p95_ms"] <= 1000 * GOAL_P95
+    lines += [
+        "",
+        f"Goal: app p95 ≤ {1000 * GOAL_P95:.0f} ms: {'met' if met else 'NOT met'} "
+        f"({results['machine']}).",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.live_update", description=__doc__)
     parser.add_argument("--calls", type=int, default=100)
@@ -106,16 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "service": summary(service_seconds(a.calls)),
         "app": summary(app_seconds(a.calls)),
     }
-    print("| measured | calls | p50 ms | p95 ms | max ms |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for name in ("service", "app"):
-        r = results[name]
-        print(
-            f"| {name} | {r['calls']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['max_ms']:.1f} |"
-        )
-    met = results["app"]["p95_ms"] <= 1000 * GOAL_P95
-    verdict = "met" if met else "NOT met"
-    print(f"goal: app p95 ≤ {1000 * GOAL_P95:.0f} ms: {verdict} ({results['machine']})")
+    print(table(results))
     if a.json:
         a.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

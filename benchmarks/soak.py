@@ -4,11 +4,13 @@
 
 It launches `python app.py` on loopback (`webapp.server.AppServer`), sends a warm-up burst
 (every user does each action below once, at once) and reads the app's resident memory,
-then lets every user loop until the time is up: pick an action — `/ocr` (20 %), `/analyze`
-(what the page's Analyze button does, 40 %), `/predict` alone (15 %), `/explain` alone (10 %),
-or a bad file (15 %: not a picture, cut off, or 1×1 pixels, sent to `/predict`) — wait for the
-answer, pause 1–3 s, and go again. Memes are full-size pictures: the first 20 of `--memes`
-(default: the MultiOFF memes beside the repository, else the example memes).
+then lets every user loop until the time is up: pick an action — typing (40 %: five live
+updates, `/rescore`, as the caption grows word by word, 0.2 s apart, each waiting for its
+answer), `/analyze` (what the page's Analyze button does, 20 %), `/ocr` (12 %), `/predict`
+alone (10 %), `/explain` alone (6 %), or a bad file (12 %: not a picture, cut off, or 1×1
+pixels, sent to `/predict`) — wait for the answer, pause 1–3 s, and go again. Memes are
+full-size pictures: the first 20 of `--memes` (default: the MultiOFF memes beside the
+repository, else the example memes).
 
 It reports latency per endpoint (p50, p95, max), answers by kind — served, refused as expected
 (the bad files' messages), queue full (counted apart), failed (anything else) — the app's
@@ -41,12 +43,15 @@ MAX_USERS, MAX_SECONDS = 100, 1_800
 MULTIOFF = ROOT.parent / "shared" / "data" / "multioff-ocr" / "images"
 EXPECTED = ("not a picture memesent can read", "damaged or incomplete", "only 1×1 pixels")
 ACTIONS = (
-    ("ocr", 0.20),
-    ("analyze", 0.40),
-    ("predict", 0.15),
-    ("explain", 0.10),
-    ("bad file", 0.15),
+    ("rescore", 0.40),
+    ("analyze", 0.20),
+    ("ocr", 0.12),
+    ("predict", 0.10),
+    ("explain", 0.06),
+    ("bad file", 0.12),
 )
+TYPING = ("so", "so tired", "so tired of", "so tired of mondays", "so tired of mondays again")
+KEYSTROKE_PAUSE = 0.2  # seconds between the live updates of one burst of typing
 
 
 def memes(folder: Path | None) -> list[Path]:
@@ -128,7 +133,11 @@ def user(url: str, seed: int, deadline: float, pictures: list[Path], bad: list[P
         while time.monotonic() < deadline:
             action = rng.choices([a for a, _ in ACTIONS], [w for _, w in ACTIONS])[0]
             meme, caption = rng.choice(pictures), f"caption {rng.randrange(5)}"
-            if action == "ocr":
+            if action == "rescore":  # typing: the page sends the caption as it grows
+                for typed in TYPING:
+                    call(client, tally, "/rescore", meme, typed)
+                    time.sleep(KEYSTROKE_PAUSE)
+            elif action == "ocr":
                 call(client, tally, "/ocr", meme)
             elif action == "bad file":
                 call(client, tally, "/predict", rng.choice(bad), caption)
@@ -209,7 +218,7 @@ def _warm_up(url: str, meme: Path, bad: list[Path], tally: Tally) -> None:
     client = Client(url, verbose=False)
     try:
         call(client, tally, "/ocr", meme)
-        for endpoint in ("/analyze", "/predict", "/explain"):
+        for endpoint in ("/rescore", "/analyze", "/predict", "/explain"):
             call(client, tally, endpoint, meme, "warming up")
         call(client, tally, "/predict", bad[0], "warming up")
     finally:
@@ -220,7 +229,7 @@ def _serves(client, meme: Path) -> bool:
     from gradio_client import handle_file
 
     try:
-        levels, _, _ = client.predict(handle_file(str(meme)), "after the load", api_name="/predict")
+        levels, *_ = client.predict(handle_file(str(meme)), "after the load", api_name="/predict")
     except Exception:  # noqa: BLE001 (any failure means it does not serve)
         return False
     return abs(sum(c["confidence"] for c in levels["confidences"]) - 1) < 1e-3
