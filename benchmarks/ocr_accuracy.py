@@ -33,6 +33,8 @@ from PIL import Image
 from memesent.collection import leaves_folder
 from memesent.ocr_metrics import normalise_words, overlap, read_transcriptions
 
+from .timing import cpu_name
+
 
 @dataclass
 class Tally:
@@ -190,6 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("folder", type=Path, help="folder with labels.csv and images/")
     parser.add_argument("--json", type=Path, help="also write the summary and per-meme results")
+    parser.add_argument(
+        "--summary-json",
+        type=Path,
+        help="also write the summary alone, without the memes' text (docs/results/ keeps it)",
+    )
     parser.add_argument("--limit", type=int, help="only the first N memes")
     args = parser.parse_args(argv)
     if args.limit is not None and args.limit < 1:
@@ -213,6 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {line}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    if args.summary_json:
+        summary = {"memes": n, "machine": cpu_name(), "summary": result["summary"]}
+        args.summary_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -68,7 +68,7 @@ TEXT_SPECS: dict[str, TextSpec] = {
 }
 IMAGE_SPECS: dict[str, ImageSpec] = {
     # 256 px in and no larger: the resolution of the MET-Meme memes and Twitter photos it learns
-    # from, chosen by `python -m train.picture_pipeline` (README: Training)
+    # from, chosen by `python -m train.picture_pipeline` (docs/training.md)
     "efficientnet-lite0": ImageSpec(
         "efficientnet-lite0", 1280, size=256, source_size=256, mean=(0.5,) * 3, std=(0.5,) * 3
     ),

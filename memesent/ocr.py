@@ -9,7 +9,7 @@ Two engines sit behind one call, `extract_caption(image, engine=...)`:
   pixels (`memesent.ocr_tesseract`).
 
 The default is the engine with the higher word recall and precision on the OCR benchmark
-(`python -m benchmarks.ocr_accuracy`, README: Caption OCR). Both return a `Caption` whose lines
+(`python -m benchmarks.ocr_accuracy`, docs/ocr.md). Both return a `Caption` whose lines
 run top to bottom, without watermarks. An engine that is not installed raises its
 `EngineMissingError` (the other still works), and a call that takes longer than `timeout`
 seconds is stopped with `OCRTimeoutError`.

@@ -47,7 +47,7 @@ MIN_RATIO = 320 / 48  # a recogniser call is at least this wide for its height (
 
 @dataclass(frozen=True)
 class PPOCRSettings:
-    """Tuning of the PP-OCR engine; defaults set on MultiOFF memes (README: Caption OCR)."""
+    """Tuning of the PP-OCR engine; defaults set on MultiOFF memes (docs/ocr.md)."""
 
     detection_side: int = 960  # the detector sees the picture scaled down to at most this
     text_threshold: float = 0.3  # detector probability for a pixel to count as text (DB)

@@ -33,7 +33,7 @@ from memesent.ocr_words import OCRError, OCRTimeoutError, TesseractNotFoundError
 
 @dataclass(frozen=True)
 class TesseractSettings:
-    """Tuning of the Tesseract engine; defaults set on MultiOFF memes (README: Caption OCR)."""
+    """Tuning of the Tesseract engine; defaults set on MultiOFF memes (docs/ocr.md)."""
 
     white_level: int = 200  # darkest channel of a caption-white pixel is at least this
     white_spread: int = 60  # and its channels differ by at most this (unsaturated)

@@ -108,7 +108,6 @@ def wait_for_side(page: playwright.Page, side: int) -> None:
     )
 
 
-@pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
 def test_upload_ocr_then_the_answer_follows_the_caption(page: playwright.Page, tmp_path: Path):
     page.locator("#meme input[type=file]").set_input_files(ROCKET)
     page.wait_for_function("document.querySelector('#caption textarea').value.trim().length > 0")

@@ -1,5 +1,5 @@
 """A training run's settings: `TrainConfig`, whose defaults (with the shipped recipe's data
-sets, README: Training) produce the shipped model; `--recipe writeup` the write-up's."""
+sets, docs/training.md) produce the shipped model; `--recipe writeup` the write-up's."""
 
 from __future__ import annotations
 

@@ -183,7 +183,7 @@ def bootstrap_intervals(
 def evaluate_probs(
     labels: np.ndarray, probs: np.ndarray, base_rates: np.ndarray, intervals: bool = True
 ) -> dict:
-    """The evaluation JSON's metrics (README: Evaluation) for true level indices, (n, 5)
+    """The evaluation JSON's metrics (docs/training.md: Evaluation) for true level indices, (n, 5)
     calibrated probabilities and the training base rates (5,).
 
     The three-class prediction is the most likely class of the collapsed distribution, as

@@ -31,7 +31,7 @@ WRITEUP = {
     "positive": 0.65,
 }
 SEMEVAL_BEST, SEMEVAL_BASELINE = 0.355, 0.218
-# Published results on each data set's own test part, by its field's measure (README: Results):
+# Published results on each data set's own test part, by its field's measure (docs/results.md):
 # name, value.
 FIELD = {
     "sst5": [("fine-tuned BERT-base", 0.532), ("RoBERTa-large", 0.598)],

@@ -101,7 +101,7 @@ class MemeService:
     the words and the picture disagree.
 
     Model calls run on one torch thread (`MODEL_THREADS`): measured through the app on 2 cores
-    (`benchmarks.analyze`, `benchmarks.soak`; numbers in README), a second thread barely
+    (`benchmarks.analyze`, `benchmarks.soak`; docs/performance.md), a second thread barely
     shortened an Analyze alone, and under load one thread served more answers, faster: the
     second one spends the processor time that OCR and the other requests need.
 
@@ -250,7 +250,7 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> None:
     """Cap glibc's malloc arenas. The web server answers from a pool of threads, and glibc gives
     busy threads arenas of their own (up to eight per core), each keeping the memory it once
     held: under load the app's resident memory grew more without the cap (`benchmarks.soak`,
-    numbers in README). Elsewhere than glibc (no `mallopt`) nothing
+    docs/performance.md). Elsewhere than glibc (no `mallopt`) nothing
     changes."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

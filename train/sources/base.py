@@ -101,7 +101,7 @@ class Examples:
 class Source:
     """A registered data set: `modalities` it has (`text`, `image` or both), `load(root,
     splitting)` its adapter, `mapping` each of its labels to the levels it allows (for the
-    README and the model card), `score(examples, probs, base_rates, intervals)` its field's
+    docs and the model card), `score(examples, probs, base_rates, intervals)` its field's
     measures of five-level answers, and `headline`, the key of the one its field quotes
     (described by `measure`)."""
 
@@ -139,7 +139,7 @@ def load_source(name: str, root: str | Path, splitting: Splitting | None = None)
 
 
 def describe_mapping(source: Source) -> str:
-    """`label → levels` for every label of `source`, one per line (README, model card)."""
+    """`label → levels` for every label of `source`, one per line (docs/training.md, model card)."""
     return "\n".join(
         f"{label} → {' or '.join(levels) if len(levels) < len(LABELS) else 'any level'}"
         for label, levels in source.mapping.items()
