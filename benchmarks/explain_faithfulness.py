@@ -59,9 +59,9 @@ def read_memes(
 ) -> list[tuple[Path, str]]:
     """`n` (picture, caption) pairs of the data set with both (and among `names`, if given),
     drawn with `SEED`."""
-    from train.sources import load_source
+    from train.sources import WHOLE, load_source
 
-    ex = load_source(source, root)
+    ex = load_source(source, root, WHOLE)
     rows = [
         (ex.images[i], ex.captions[i] or "")
         for i in range(len(ex))

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
     from .model import MemeHead
 
 IG_STEPS = 16  # Integrated Gradients steps, all evaluated in one batch
+# Modality shares below this many nats in all are float32 rounding (the head's log-probabilities
+# against the base rates stored in config.json), not an effect: undetermined, not 50/50.
+NO_EFFECT = 1e-6
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,8 @@ def modality_shares(
     index: int,
 ) -> dict[str, float] | None:
     """Each modality's |Shapley value| for level `index`'s log-probability, normalised to sum to
-    1; None when both are 0 (neither modality moves the answer: undetermined).
+    1; None when both are 0, to float precision (`NO_EFFECT`): neither modality moves the
+    answer, so the shares are undetermined.
 
     The game's value of a set of modalities is the log-probability the model gives the level
     reading just those (the words alone, the picture alone, both), and the base rates' when it
@@ -181,7 +185,7 @@ def modality_shares(
     text_part = abs(0.5 * ((words - empty) + (both - picture)))
     image_part = abs(0.5 * ((picture - empty) + (both - words)))
     total = text_part + image_part
-    if total == 0:
+    if total < NO_EFFECT:
         return None
     return {"text": text_part / total, "image": image_part / total}
 

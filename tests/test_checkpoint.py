@@ -60,7 +60,7 @@ def test_other_backbones_are_refused(tmp_path, text_encoder, image_encoder):
 def test_changed_preprocessing_is_refused(tmp_path, text_encoder, image_encoder):
     save_checkpoint(MemeHead(ModelConfig()), tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    config["image_backbone"]["size"] = 256
+    config["image_backbone"]["size"] = 224  # the shipped pipeline reads 256
     (tmp_path / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match="image backbone"):
         Predictor(load_checkpoint(tmp_path), text_encoder, image_encoder)

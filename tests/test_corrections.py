@@ -97,6 +97,7 @@ def test_correct_endpoint_under_ten_concurrent_clients(app_with_corrections, tmp
     endpoints = Client(server.url, verbose=False).view_api(print_info=False, return_format="dict")
     assert set(endpoints["named_endpoints"]) == {
         "/ocr",
+        "/rescore",
         "/analyze",
         "/predict",
         "/explain",

@@ -215,7 +215,9 @@ def test_toy_model_credits_its_one_word(text_encoder, image_encoder):
             words.insert(rng.randrange(len(words) + 1), "banana")
         captions.append(" ".join(words))
         labels.append(4 if i % 2 else 0)
-    pictures = [photo(name, (128, 128)) for name in ("chelsea", "coffee", "astronaut", "rocket")]
+    # the memes' own pictures, at the size explained below, so that the picture it is asked
+    # about is one it was trained on
+    pictures = [photo(name, (300, 300)) for name in ("chelsea", "coffee", "astronaut", "rocket")]
     image = image_encoder.encode(pictures)[(torch.arange(len(captions)) // 2) % len(pictures)]
     head = _train_head(text_encoder.encode(captions), image, labels)
     p = Predictor(head, text_encoder, image_encoder)

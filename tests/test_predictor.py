@@ -39,7 +39,9 @@ def test_predict_contract(predictor, tmp_path):
 
 
 def test_caption_changes_the_answer_toward_its_side(predictor):
-    meme = photo("coffee")
+    # a photo that itself reads close to a typical meme (the coffee photo reads clearly
+    # positive, and outweighs a negative caption: see assets/examples)
+    meme = photo("chelsea")
     a = predictor.predict(meme, "I love this, best morning ever, so happy")
     b = predictor.predict(meme, "I hate everything, worst day, I want to die")
     side = [positive_share(np.array([r.probs[k] for k in LABELS])) for r in (a, b)]

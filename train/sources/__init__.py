@@ -13,6 +13,7 @@ from . import memotion, metmeme, semeval, sst5, twitter_images
 from .base import (
     PARTS,
     SOURCES,
+    WHOLE,
     Examples,
     Source,
     Splitting,
@@ -24,6 +25,7 @@ from .base import (
 __all__ = [
     "PARTS",
     "SOURCES",
+    "WHOLE",
     "Examples",
     "Source",
     "Splitting",

@@ -35,13 +35,19 @@ class Splitting:
     test: float = 0.15
 
     def parts(self, strata: np.ndarray) -> np.ndarray:
-        """One part name per example, stratified by `strata` (any labels, one per example)."""
+        """One part name per example, stratified by `strata` (any labels, one per example);
+        with every share 0 (`WHOLE`), the whole data set is one part, `train`."""
+        if not (self.val or self.calib or self.test):
+            return np.full(len(strata), PARTS[0], dtype=object)
         _, codes = np.unique(strata, return_inverse=True)
         split = stratified_split(codes, self.val, self.test, self.seed, self.calib)
         parts = np.empty(len(strata), dtype=object)
         for name, idx in zip(PARTS, (split.train, split.val, split.calib, split.test), strict=True):
             parts[idx] = name
         return parts
+
+
+WHOLE = Splitting(val=0.0, calib=0.0, test=0.0)  # read a data set whole, without a split
 
 
 @dataclass
