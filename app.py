@@ -23,7 +23,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypedDict, TypeVar
 
 import gradio as gr
 
@@ -49,6 +49,22 @@ STALE_WORDS = (
     '<div class="ms-words" id="word-scores"><i>Press Analyze to see which words and which '
     "parts of the picture drove this answer.</i></div>"
 )
+
+
+class _Quietly(TypedDict):
+    """Options of events that only the page uses: no queue, no API endpoint, no spinner."""
+
+    queue: bool
+    api_visibility: Literal["public", "private", "undocumented"]
+    show_progress: Literal["full", "minimal", "hidden"]
+
+
+class _ModelEvent(TypedDict):
+    """Options of events that run the model: the raw payload, one at a time in one slot."""
+
+    preprocess: bool
+    concurrency_id: str
+    concurrency_limit: int
 
 
 def _name(level: str) -> str:
@@ -161,7 +177,7 @@ def build_demo(
         return view.levels, view.summary, view.typical, view.readings
 
     @user_errors
-    def explain(image: Mapping | None, caption: str) -> tuple[Any, list, dict]:
+    def explain(image: Mapping | None, caption: str) -> tuple[Any, list, dict | str]:
         """Why: heat map over the meme, the caption's word scores (positive: toward the positive
         side), caption vs picture shares."""
         view = memes.explain(image_path(image), caption)
@@ -308,11 +324,15 @@ def build_demo(
         # Notes reach the page through a State, so that `/ocr` returns just the caption.
         ocr_note = gr.State("")
         for_programs = gr.Button(visible=False)
-        quietly = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
-        model_event = {"preprocess": False, "concurrency_id": "model", "concurrency_limit": 1}
+        quietly: _Quietly = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+        model_event: _ModelEvent = {
+            "preprocess": False,
+            "concurrency_id": "model",
+            "concurrency_limit": 1,
+        }
         # A new picture empties the last one's answer, and in the browser itself the person's
         # own entries, so that no round trip can land after they picked a level for it.
-        entries = [note]
+        entries: list[gr.components.Component] = [note]
         if memes.corrections is not None:
             entries += [level, saved]
             save.click(correct, [image, caption, level], saved, api_name="correct", **model_event)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,6 +21,9 @@ from torch import nn
 
 from .images import squeeze
 from .optimize import optimize_for_cpu
+
+if TYPE_CHECKING:
+    from torchvision.models import ResNet
 
 DEFAULT_TEXT = "all-MiniLM-L6-v2"
 # Pictures per forward pass: on CPU, small batches keep a CNN's activations in cache, which is
@@ -118,7 +122,9 @@ class TextEncoder(nn.Module):
     @property
     def embeddings(self) -> nn.Module:
         """The token-embedding layer (where word attributions are measured)."""
-        return self.model.embeddings
+        embeddings = self.model.embeddings  # through a LoRA wrapper too (peft forwards it)
+        assert isinstance(embeddings, nn.Module)
+        return embeddings
 
     def tokenize(self, captions: Sequence[str], offsets: bool = False) -> dict[str, torch.Tensor]:
         """Token ids and attention mask, padded to the longest caption; with `offsets`, also each
@@ -274,8 +280,10 @@ def load_image_encoder(name: str = DEFAULT_IMAGE, pretrained: bool = True) -> Im
     spec = _spec(IMAGE_SPECS, name, "image")
     if name == "efficientnet-lite0":
         import timm
+        from timm.models.efficientnet import EfficientNet
 
         net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        assert isinstance(net, EfficientNet)  # timm types what it creates as a Module
         if pretrained:
             net.load_state_dict(_lite0_state_dict(net.state_dict()))
         optimize_for_cpu(net.eval(), spec.size)
@@ -327,6 +335,6 @@ def _lite0_state_dict(target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     return mapped
 
 
-def _resnet_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _resnet_features(net: ResNet, x: torch.Tensor) -> torch.Tensor:
     x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
     return net.layer4(net.layer3(net.layer2(net.layer1(x))))

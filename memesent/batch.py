@@ -105,7 +105,11 @@ def prepared_in_order(
 
 def result_row(prepared: Prepared, answer: Prediction | None, model: str) -> dict:
     """One row of `memesent.results.RESULT_COLUMNS`: the meme's answer, or its error."""
-    row = {"image": prepared.job.image, "caption": prepared.caption, "error": prepared.error}
+    row: dict[str, str | float | None] = {
+        "image": prepared.job.image,
+        "caption": prepared.caption,
+        "error": prepared.error,
+    }
     row["model"] = model
     readings = {} if answer is None else answer.readings
     row.update(

@@ -15,10 +15,14 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from .batch import CaptionSource, Tally, prepare, score_prepared
 from .collection import Job
 from .results import RESULT_COLUMNS, Results
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class EngineError(RuntimeError):
@@ -133,7 +137,8 @@ def score_with_ray(
             batch_format="numpy",
         )
         for batch in scored.iter_batches(batch_size=batch_size, batch_format="pandas"):
-            rows = [_row(record) for record in batch.to_dict("records")]
+            # Ray types a batch as any of its formats; batch_format="pandas" gives DataFrames
+            rows = [_row(record) for record in cast("pd.DataFrame", batch).to_dict("records")]
             results.write(rows)
             failed = sum(1 for row in rows if row["error"])
             tally.scored += len(rows) - failed

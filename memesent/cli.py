@@ -228,7 +228,7 @@ def _ocr(args: argparse.Namespace) -> int:
     failures = 0
     for job in jobs_from_inputs(args.inputs):
         try:
-            if job.error:
+            if job.error or job.path is None:
                 raise FileNotFoundError(job.error)
             caption = extract_caption(load_image(job.path), engine=args.engine)
         except EngineMissingError as err:

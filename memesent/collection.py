@@ -80,6 +80,7 @@ def jobs_from_manifest(manifest: Path) -> Iterator[Job]:
     with handle:
         reader = csv.DictReader(handle)
         columns = set(reader.fieldnames or ())
+        captions: tuple[str, ...]
         if "image" in columns:
             image_column, under, captions = "image", Path(), ("caption",)
         elif "image_name" in columns:  # Memotion's labels.csv

@@ -223,6 +223,7 @@ def _token_scores(
         return torch.zeros(len(word_of_token))
     baseline = torch.where(is_word, text_encoder.tokenizer.pad_token_id, ids)
     word_embeddings = text_encoder.embeddings.word_embeddings
+    assert isinstance(word_embeddings, torch.nn.Module)
     with torch.no_grad():
         inputs, baselines = word_embeddings(ids), word_embeddings(baseline)
     positive = torch.as_tensor(VALENCE > 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 LABELS: tuple[str, ...] = ("very_negative", "negative", "neutral", "positive", "very_positive")
 LABELS3: tuple[str, ...] = ("negative", "neutral", "positive")
@@ -17,7 +18,7 @@ TO_THREE: dict[str, str] = {
 TO3_INDEX = np.array([LABELS3.index(TO_THREE[label]) for label in LABELS])
 
 
-def collapse(probs: np.ndarray) -> np.ndarray:
+def collapse(probs: ArrayLike) -> np.ndarray:
     """Sum five-level probabilities (last axis, in `LABELS` order) into negative / neutral /
     positive (in `LABELS3` order): (..., 5) -> (..., 3)."""
     probs = np.asarray(probs, dtype=np.float64)

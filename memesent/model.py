@@ -115,6 +115,14 @@ class MemeHead(nn.Module):
     modalities each example has (default: both); a missing one's features are ignored.
     """
 
+    # the buffers `__init__` registers
+    text_mean: torch.Tensor
+    text_std: torch.Tensor
+    image_mean: torch.Tensor
+    image_std: torch.Tensor
+    calibration_scale: torch.Tensor
+    calibration_bias: torch.Tensor
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config

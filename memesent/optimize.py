@@ -25,7 +25,8 @@ class ChannelsLastConv2dSame(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from timm.layers import pad_same
 
-        x = pad_same(x, self.kernel_size, self.stride, self.dilation)
+        # timm annotates these List[int]; its own Conv2dSame passes the same tuples
+        x = pad_same(x, self.kernel_size, self.stride, self.dilation)  # type: ignore[arg-type]
         x = x.contiguous(memory_format=torch.channels_last)
         return conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
@@ -35,6 +36,13 @@ def _replace(net: nn.Module, old: nn.Module, new: nn.Module) -> None:
         for name, child in parent.named_children():
             if child is old:
                 setattr(parent, name, new)
+
+
+def _pair(size: tuple[int, ...]) -> tuple[int, int]:
+    """A Conv2d's kernel size, stride or dilation (typed `tuple[int, ...]` by torch) as the pair
+    it is."""
+    height, width = size
+    return height, width
 
 
 def _without_norm(bn: nn.BatchNorm2d) -> nn.Module:
@@ -70,10 +78,10 @@ def optimize_for_cpu(net: nn.Module, size: int) -> None:
         same = ChannelsLastConv2dSame(
             conv.in_channels,
             conv.out_channels,
-            conv.kernel_size,
-            conv.stride,
+            _pair(conv.kernel_size),
+            _pair(conv.stride),
             0,
-            conv.dilation,
+            _pair(conv.dilation),
             conv.groups,
             conv.bias is not None,
         )

@@ -132,8 +132,8 @@ class Predictor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, not {batch_size}")
         texts = [clean_caption(c) for c in captions]
-        for i, (image, text) in enumerate(zip(images, texts, strict=True)):
-            if image is None and not text:
+        for i, (given, words) in enumerate(zip(images, texts, strict=True)):
+            if given is None and not words:
                 raise NothingToScoreError(f"meme {i} has neither a picture nor a caption")
         worded = [i for i, t in enumerate(texts) if t]
         text = torch.zeros(len(texts), self.text_encoder.dim)
@@ -143,10 +143,10 @@ class Predictor:
         out: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             part = range(start, min(start + batch_size, len(images)))
-            pictured = [i for i in part if images[i] is not None]
+            pictured = {i: meme for i in part if (meme := images[i]) is not None}
             image = torch.zeros(len(part), self.image_encoder.dim)
             if pictured:
-                pics = [load_image(images[i]) for i in pictured]
+                pics = [load_image(meme) for meme in pictured.values()]
                 with self._lock:
                     image[[i - start for i in pictured]] = self.image_encoder.encode(pics)
             has_text = torch.tensor([bool(texts[i]) for i in part])

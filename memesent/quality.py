@@ -65,7 +65,7 @@ class HeldOutQuality:
 
     def above_chance(self) -> list[str]:
         """The classes whose AUROC interval lies wholly above chance."""
-        return [c for c in LABELS3 if self.auroc_ci[c] is not None and self.auroc_ci[c][0] > CHANCE]
+        return [c for c in LABELS3 if (ci := self.auroc_ci[c]) is not None and ci[0] > CHANCE]
 
     @property
     def calibrated(self) -> bool:
@@ -87,10 +87,12 @@ class HeldOutQuality:
             )
         parts = []
         for c in better:
-            word = next(w for bound, w in SEPARATION_WORDS if self.auroc_3[c] >= bound)
-            lo, hi = self.auroc_ci[c]
+            ci = self.auroc_ci[c]
+            assert ci is not None  # above_chance keeps only classes with an interval
+            word = next(w for bound, w in SEPARATION_WORDS if known[c] >= bound)
+            lo, hi = ci
             parts.append(
-                f"{c} memes {word} (AUROC {self.auroc_3[c]:.2f}, 95 % interval {lo:.2f}–{hi:.2f})"
+                f"{c} memes {word} (AUROC {known[c]:.2f}, 95 % interval {lo:.2f}–{hi:.2f})"
             )
         rest = [c for c in LABELS3 if c not in better]
         tail = f"; {' and '.join(rest)} memes no better than chance" if rest else ""

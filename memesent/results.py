@@ -16,9 +16,9 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TextIO
 
 from .labels import LABELS
 
@@ -52,7 +52,11 @@ class Results(Protocol):
 
 def open_results(path: Path, model: str) -> Results:
     """The results file at `path` for answers of `model`, by its suffix."""
-    kinds = {".csv": CsvResults, ".jsonl": JsonlResults, ".parquet": ParquetResults}
+    kinds: dict[str, Callable[[Path, str], Results]] = {
+        ".csv": CsvResults,
+        ".jsonl": JsonlResults,
+        ".parquet": ParquetResults,
+    }
     if path.suffix not in kinds:
         raise ResultsError(
             f"{path}: unknown results type {path.suffix or '(no suffix)'!r}; "
@@ -61,7 +65,7 @@ def open_results(path: Path, model: str) -> Results:
     return kinds[path.suffix](path, model)
 
 
-def _check_models(path: Path, found: Iterable[str], model: str) -> None:
+def _check_models(path: Path, found: Iterable[str | None], model: str) -> None:
     others = sorted({m for m in found if m and m != model})
     if others:
         raise ResultsError(
@@ -83,9 +87,9 @@ class _TextResults:
         self.path, self.model = path, model
         if path.is_dir():
             raise ResultsError(f"{path} is a folder; name a file to write the results to")
-        self._handle = None
+        self._handle: TextIO | None = None
 
-    def _open(self):
+    def _open(self) -> TextIO:
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = open(self.path, "a", newline="", encoding="utf-8")
@@ -182,7 +186,8 @@ class ParquetResults:
     def done(self) -> set[str]:
         import pyarrow.parquet as pq
 
-        keys, models = set(), set()
+        keys: set[str] = set()
+        models: set[str | None] = set()
         for part in self._parts():
             try:
                 table = pq.read_table(part, columns=["image", "model"])
@@ -190,7 +195,7 @@ class ParquetResults:
                 raise ResultsError(
                     f"{part} is not a memesent results part ({err}); remove it and run again"
                 ) from err
-            keys.update(table.column("image").to_pylist())
+            keys.update(k for k in table.column("image").to_pylist() if k is not None)
             models.update(table.column("model").to_pylist())
         _check_models(self.path, models, self.model)
         return keys

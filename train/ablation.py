@@ -25,6 +25,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -203,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         configs[kind] = run_cfg.model_config(encoder.spec, image_spec, lora)
     names = [ex.source for ex in sets]
     text_sources = [n for n in names if SOURCES[n].reading == "text"]
-    rows = [{"row": "stating the base rates for every meme"}]
+    rows: list[dict[str, Any]] = [{"row": "stating the base rates for every meme"}]
     chosen = variants(names, calibrating)
     if a.only:
         chosen = [v for v in chosen if any(t in v.name for t in a.only)]

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import classification_report
@@ -84,7 +85,7 @@ def evaluate(
     probs = predict(predictor, ex)
     rates = np.array(predictor.head.config.base_rates)
     spec = SOURCES[source]
-    metrics = {"source": source, "reading": spec.reading}
+    metrics: dict[str, Any] = {"source": source, "reading": spec.reading}
     metrics.update(spec.score(ex, probs["both"], rates, True))
     if spec.reading == "both":
         metrics["readings"] = {}

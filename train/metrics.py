@@ -276,7 +276,7 @@ def valence_measures(
     expected = p @ SIGNED_LEVEL
     share = positive_share(p)
     base = np.tile(base_rates, (len(p), 1))
-    out = {
+    out: dict[str, object] = {
         "n": int(sided.sum()),
         "n_without_side": int((~sided).sum()),
         "n_neutral_allowed": int(a[:, LABELS.index("neutral")].sum()),

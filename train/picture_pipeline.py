@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, (source_size, size) in CANDIDATES.items():
         encoder.spec = replace(base, source_size=source_size, size=size)
-        row = {"pipeline": name, "source_size": source_size, "size": size}
+        row: dict[str, Any] = {"pipeline": name, "source_size": source_size, "size": size}
         for ex in sets:
             keep, positive = sides(ex)
             start = time.perf_counter()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from memesent.backbones import TextEncoder, load_image_encoder, load_text_encoder
+from memesent.backbones import ImageSpec, TextEncoder, load_image_encoder, load_text_encoder
 from memesent.checkpoint import CheckpointError, load_model_weights, save_checkpoint
 from memesent.labels import LABELS
 from memesent.model import READINGS, MemeHead
@@ -121,7 +121,9 @@ def text_encoder_for(
     return encoder, result.state, info
 
 
-def build_pool(cfg: TrainConfig, sets: list[Examples], encoder: TextEncoder) -> tuple[Pool, object]:
+def build_pool(
+    cfg: TrainConfig, sets: list[Examples], encoder: TextEncoder
+) -> tuple[Pool, ImageSpec]:
     """Backbone features of every example (through the cache), stacked into one `Pool`; and
     the image encoder's spec."""
     image_encoder = load_image_encoder(cfg.image_backbone)
@@ -134,7 +136,7 @@ def build_pool(cfg: TrainConfig, sets: list[Examples], encoder: TextEncoder) -> 
         if len(worded):
             t[worded] = text_features(encoder, [ex.captions[j] or "" for j in worded], cfg.cache)
         if len(pictured):
-            paths = [ex.images[j] for j in pictured]
+            paths = [p for j in pictured if (p := ex.images[j]) is not None]
             i[pictured] = image_features(image_encoder, paths, cfg.cache)
             if cfg.head.flip:
                 f[pictured] = image_features(image_encoder, paths, cfg.cache, flip=True)

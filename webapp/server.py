@@ -55,9 +55,7 @@ class AppServer:
 
     def start(self, timeout: float = 120.0) -> float:
         """Launch the app and wait until its page answers; return the seconds that took."""
-        env = {**os.environ, **self.env}
-        for key in [k for k, v in env.items() if v is None]:
-            del env[key]
+        env = {k: v for k, v in {**os.environ, **self.env}.items() if v is not None}
         started = time.perf_counter()
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(

@@ -266,6 +266,8 @@ def _digest(image: ImageInput | None) -> str:
         data = f"{image.mode}{image.size}".encode() + image.tobytes()
     else:
         try:
+            if image is None:
+                raise TypeError("no picture")
             data = _file_bytes(image)
         except (OSError, TypeError):
             open_meme(image)  # raises the InputError that says what is wrong

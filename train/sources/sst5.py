@@ -36,10 +36,11 @@ def load(root: Path, splitting: Splitting) -> Examples:
         frames.append(df.assign(part=part, name=[f"{part}/{i}" for i in range(len(df))]))
     df = pd.concat(frames, ignore_index=True)
     level = np.array([LABELS.index(v) for v in df["label"]])
+    captions: list[str | None] = list(df["sentence"].str.strip().tolist())  # as Examples holds
     return Examples(
         source="sst5",
         names=df["name"].tolist(),
-        captions=df["sentence"].str.strip().tolist(),
+        captions=captions,
         images=[None] * len(df),
         allowed=np.array([level_set(v) for v in df["label"]]),
         parts=df["part"].to_numpy(dtype=object),
