@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import time
@@ -59,28 +60,35 @@ def service_seconds(calls: int) -> list[float]:
     return out
 
 
+def upload(http: httpx.Client, picture: Path) -> dict:
+    """Upload `picture` once, as the page does; returns the file payload endpoints take."""
+    with picture.open("rb") as data:
+        path = http.post("gradio_api/upload", files={"files": data}).json()[0]
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def rescore(http: httpx.Client, meme: dict, caption: str) -> None:
+    """One live update: `/rescore` on an uploaded picture, until its answer is complete."""
+    event = http.post("gradio_api/call/rescore", json={"data": [meme, caption]}).json()
+    with http.stream("GET", f"gradio_api/call/rescore/{event['event_id']}") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event: error"):
+                raise RuntimeError(f"/rescore failed: {line}")
+            if line.startswith("event: complete"):
+                return
+    raise RuntimeError("/rescore ended without an answer")
+
+
 def app_seconds(calls: int) -> list[float]:
     """Seconds per `/rescore` answer of the running app, the picture uploaded once."""
     with AppServer() as server, httpx.Client(base_url=server.url, timeout=60) as http:
-        with EXAMPLE.open("rb") as data:
-            path = http.post("gradio_api/upload", files={"files": data}).json()[0]
-        meme = {"path": path, "meta": {"_type": "gradio.FileData"}}
-
-        def rescore(caption: str) -> None:
-            event = http.post("gradio_api/call/rescore", json={"data": [meme, caption]}).json()
-            with http.stream("GET", f"gradio_api/call/rescore/{event['event_id']}") as stream:
-                for line in stream.iter_lines():
-                    if line.startswith("event: error"):
-                        raise RuntimeError(f"/rescore failed: {line}")
-                    if line.startswith("event: complete"):
-                        return
-
+        meme = upload(http, EXAMPLE)
         for caption in captions(5, seed=1):  # warm-up: the first calls pay one-time set-up
-            rescore(caption)
+            rescore(http, meme, caption)
         out = []
         for caption in captions(calls):
             start = time.perf_counter()
-            rescore(caption)
+            rescore(http, meme, caption)
             out.append(time.perf_counter() - start)
     return out
 
@@ -122,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.calls < 2:
         parser.error("--calls must be at least 2")
     results = {
-        "machine": cpu_name(),
+        "machine": f"{cpu_name()}, {os.cpu_count()} cores",
         "service": summary(service_seconds(a.calls)),
         "app": summary(app_seconds(a.calls)),
     }

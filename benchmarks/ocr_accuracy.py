@@ -221,7 +221,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
     if args.summary_json:
-        summary = {"memes": n, "machine": cpu_name(), "summary": result["summary"]}
+        machine = f"{cpu_name()}, {os.cpu_count()} cores"
+        summary = {"memes": n, "machine": machine, "summary": result["summary"]}
         args.summary_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return 0
 

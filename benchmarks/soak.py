@@ -4,11 +4,12 @@
 
 It launches `python app.py` on loopback (`webapp.server.AppServer`), sends a warm-up burst
 (every user does each action below once, at once) and reads the app's resident memory,
-then lets every user loop until the time is up: pick an action — typing (40 %: five live
-updates, `/rescore`, as the caption grows word by word, 0.2 s apart, each waiting for its
-answer), `/analyze` (what the page's Analyze button does, 20 %), `/ocr` (12 %), `/predict`
-alone (10 %), `/explain` alone (6 %), or a bad file (12 %: not a picture, cut off, or 1×1
-pixels, sent to `/predict`) — wait for the answer, pause 1–3 s, and go again. Memes are
+then lets every user loop until the time is up: pick an action — typing (40 %: the picture
+uploaded once, as the page does, then five live updates, `/rescore`, as the caption grows word
+by word, 0.2 s apart, each waiting for its answer), `/analyze` (what the page's Analyze button
+does, 20 %), `/ocr` (12 %), `/predict` alone (10 %), `/explain` alone (6 %), or a bad file
+(12 %: not a picture, cut off, or 1×1 pixels, sent to `/predict`) — wait for the answer, pause
+1–3 s, and go again. Memes are
 full-size pictures: the first 20 of `--memes` (default: the MultiOFF memes beside the
 repository, else the example memes).
 
@@ -33,6 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 from PIL import Image
 
 from webapp.server import ROOT, AppServer
@@ -123,6 +125,25 @@ def call(client, tally: Tally, endpoint: str, *args) -> None:
     tally.add(endpoint, time.perf_counter() - start, outcome, detail)
 
 
+def typing(url: str, meme: Path, tally: Tally) -> None:
+    """Typing a caption, as the page does it: the picture uploaded once, then the caption sent
+    to `/rescore` as it grows, each update waiting for the last one's answer."""
+    from .live_update import rescore, upload
+
+    with httpx.Client(base_url=url, timeout=300) as http:
+        payload = upload(http, meme)
+        for typed in TYPING:
+            start = time.perf_counter()
+            try:
+                rescore(http, payload, typed)
+                outcome, detail = "served", ""
+            except (RuntimeError, httpx.HTTPError) as err:
+                detail = str(err)
+                outcome = "queue full" if "queue is full" in detail.lower() else "failed"
+            tally.add("/rescore", time.perf_counter() - start, outcome, detail)
+            time.sleep(KEYSTROKE_PAUSE)
+
+
 def user(url: str, seed: int, deadline: float, pictures: list[Path], bad: list[Path], tally: Tally):
     """One client looping until `deadline`: an action, the answer, a pause of 1-3 s."""
     from gradio_client import Client
@@ -133,10 +154,8 @@ def user(url: str, seed: int, deadline: float, pictures: list[Path], bad: list[P
         while time.monotonic() < deadline:
             action = rng.choices([a for a, _ in ACTIONS], [w for _, w in ACTIONS])[0]
             meme, caption = rng.choice(pictures), f"caption {rng.randrange(5)}"
-            if action == "rescore":  # typing: the page sends the caption as it grows
-                for typed in TYPING:
-                    call(client, tally, "/rescore", meme, typed)
-                    time.sleep(KEYSTROKE_PAUSE)
+            if action == "rescore":
+                typing(url, meme, tally)
             elif action == "ocr":
                 call(client, tally, "/ocr", meme)
             elif action == "bad file":
@@ -218,7 +237,8 @@ def _warm_up(url: str, meme: Path, bad: list[Path], tally: Tally) -> None:
     client = Client(url, verbose=False)
     try:
         call(client, tally, "/ocr", meme)
-        for endpoint in ("/rescore", "/analyze", "/predict", "/explain"):
+        typing(url, meme, tally)
+        for endpoint in ("/analyze", "/predict", "/explain"):
             call(client, tally, endpoint, meme, "warming up")
         call(client, tally, "/predict", bad[0], "warming up")
     finally:
