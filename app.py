@@ -196,10 +196,10 @@ def build_demo(
     def stale() -> tuple:
         """The explanation's outputs while it is out of date: the caption changed since."""
         return (
-            gr.Image(value=None, label=HEAT_MAP_LABEL),
+            gr.update(value=None, label=HEAT_MAP_LABEL),
             STALE_WORDS,
             None,
-            gr.DownloadButton(value=None, visible=False),
+            gr.update(value=None, visible=False),
         )
 
     def rescore(image: Mapping | None, caption: str) -> tuple:
@@ -215,14 +215,20 @@ def build_demo(
         return (view.answer_html, view.readings_html, view.shift_note, *stale())
 
     @user_errors
-    def explained(image: Mapping | None, caption: str) -> tuple:
+    def explained(image: Mapping | None, caption: str, example: bool = False) -> tuple:
         view = memes.explain(image_path(image), caption)
         card = card_file(memes.card(image_path(image), caption))
+        title = f"Where the picture drove “{_name(view.target)}”"
+        if example:
+            # Gradio 6's example cache can store no update of a gr.Image (its config lookup
+            # fails on it) and no empty file: an example's heat map keeps its general title,
+            # and its card comes with Analyze.
+            return (view.overlay, view.words_html, view.modality)
         return (
-            gr.Image(value=view.overlay, label=f"Where the picture drove “{_name(view.target)}”"),
+            gr.update(value=view.overlay, label=title),
             view.words_html,
             view.modality,
-            gr.DownloadButton(value=card, visible=True),
+            gr.update(value=card, visible=True),
         )
 
     def analyze(image: Mapping | None, caption: str) -> Iterator[tuple]:
@@ -233,7 +239,7 @@ def build_demo(
         yield (*first, *explained(image, caption))
 
     def analyze_example(image: Mapping | None, caption: str) -> tuple:
-        return (*answer(image, caption), *explained(image, caption))
+        return (*answer(image, caption), *explained(image, caption, True))
 
     def show(text: str) -> str:
         return text
@@ -304,7 +310,7 @@ def build_demo(
         gr.Examples(
             examples(),
             inputs=[image, caption],
-            outputs=results,
+            outputs=results[:-1],  # all but the card (see `explained`)
             fn=analyze_example,
             cache_examples=True,
             cache_mode="lazy",

@@ -38,6 +38,8 @@ def shoot(out: Path, example: int) -> list[Path]:
         page = browser.new_page(viewport={"width": 1280, "height": WIDTHS[1280]})
         page.set_default_timeout(120_000)
         page.goto(server.url)
+        page.wait_for_selector("#meme input[type=file]", state="attached")
+        page.wait_for_selector("#model-card")  # the page is whole
         page.get_by_text(caption).first.click()
         page.wait_for_selector("#word-scores .ms-word")
         page.wait_for_function("document.querySelector('#overlay img')?.complete")

@@ -126,17 +126,13 @@ CSS = """
 .ms-value { text-align: right; font-variant-numeric: tabular-nums; }
 .ms-summary, .ms-key { margin-top: 0.35rem; color: var(--body-text-color-subdued, #555);
   font-size: 0.85rem; }
-.ms-reading { display: grid; grid-template-columns: 9em 7.5em 1fr auto; gap: 0.5em;
-  align-items: center; margin: 0.2rem 0; }
+.ms-reading { display: grid; grid-template-columns: 8.5em 1fr; gap: 0.1em 0.5em;
+  align-items: center; margin: 0.3rem 0; }
 .ms-stack { display: flex; height: 0.8rem; border-radius: 3px; overflow: hidden;
   min-width: 4rem; }
 .ms-stack > span { display: block; height: 100%; }
-.ms-rsum { font-size: 0.8rem; color: var(--body-text-color-subdued, #555); white-space: nowrap; }
+.ms-rsum { font-size: 0.8rem; color: var(--body-text-color-subdued, #555); }
 .ms-irony { margin-top: 0.4rem; font-weight: 600; }
 .ms-word { padding: 0 0.15em; border-radius: 3px; }
 .ms-neg { color: #b2182b; font-weight: 600; } .ms-pos { color: #2166ac; font-weight: 600; }
-@media (max-width: 480px) {
-  .ms-reading { grid-template-columns: 1fr 1fr; }
-  .ms-reading .ms-stack, .ms-reading .ms-rsum { grid-column: span 2; }
-}
 """
