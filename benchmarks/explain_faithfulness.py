@@ -264,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the summary and per-meme results")
     parser.add_argument(
+        "--summary-json", type=Path, help="also write the summary and speed alone (docs/results/)"
+    )
+    parser.add_argument(
         "--threads", type=int, help=f"torch threads (default: {torch.get_num_threads()} here)"
     )
     args = parser.parse_args(argv)
@@ -312,6 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.write_text(
             json.dumps({"summary": s, "speed": timing, "memes": rows}, indent=1), encoding="utf-8"
         )
+    if args.summary_json:
+        kept = {"memes": len(rows), "data": source, "summary": s, "speed": timing}
+        args.summary_json.write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -159,6 +159,10 @@ TABLES: dict[str, Table] = {
     "soak": Table("docs/results/soak.json", _benchmark("soak")),
     "speed": Table("docs/results/speed.json", _benchmark("speed")),
     "ocr": Table("docs/results/ocr_accuracy.json", _ocr),
+    "faithfulness": Table(
+        "docs/results/explain_faithfulness.json",
+        _benchmark("explain_faithfulness", lambda r: (r["summary"], r["speed"])),
+    ),
     "app-latency": Table(
         "docs/results/app_latency.json",
         _benchmark("app_latency", lambda r: (r["seconds"], r["calls"])),
