@@ -119,10 +119,7 @@ class HeldOutQuality:
 
     def against_base_rates(self) -> str:
         """Whether the probabilities beat stating the base rates for every meme."""
-        gap = self.log_loss_3 - self.log_loss_base_3
-        verdict = (
-            "better than" if gap < -0.01 else "about as good as" if gap <= 0.01 else "worse than"
-        )
+        verdict = _forecast_verdict(self.log_loss_3 - self.log_loss_base_3)
         return (
             f"As forecasts they are {verdict} saying a typical meme's shares for every meme "
             f"(log-loss {self.log_loss_3:.3f} against {self.log_loss_base_3:.3f}; lower is better)."
@@ -218,10 +215,7 @@ class ValenceQuality:
 
     def against_base_rates(self) -> str:
         """Whether its five levels beat a typical meme's answer as forecasts."""
-        gap = self.log_loss_5 - self.log_loss_base_5
-        verdict = (
-            "better than" if gap < -0.01 else "about as good as" if gap <= 0.01 else "worse than"
-        )
+        verdict = _forecast_verdict(self.log_loss_5 - self.log_loss_base_5)
         return (
             f"As forecasts its five levels are {verdict} a typical meme's answer for every meme "
             f"(log-loss {self.log_loss_5:.3f} against {self.log_loss_base_5:.3f})."
@@ -245,6 +239,11 @@ class ValenceQuality:
         return " ".join(
             (self.separation(), self.calibration(), self.against_base_rates(), self.advice())
         )
+
+
+def _forecast_verdict(gap: float) -> str:
+    """How a log-loss compares with the base rates', `gap` being the difference."""
+    return "better than" if gap < -0.01 else "about as good as" if gap <= 0.01 else "worse than"
 
 
 def load_quality(model_dir: str | Path) -> HeldOutQuality | ValenceQuality | None:

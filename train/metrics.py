@@ -162,22 +162,13 @@ def bootstrap_intervals(
     """Percentile bootstrap 95 % intervals: memes drawn with replacement `resamples` times
     (fixed seed), each statistic recomputed on every draw. None where a statistic is undefined
     on too many draws (a class missing from the memes)."""
-    rng = np.random.default_rng(seed)
     stats = _interval_statistics(base_rates)
-    values: dict[str, list[float]] = {k: [] for k in stats}
-    for _ in range(resamples):
-        idx = rng.integers(0, len(labels), len(labels))
-        y, p = labels[idx], probs[idx]
-        for name, stat in stats.items():
-            v = stat(y, p)
-            if v is not None:
-                values[name].append(v)
-    return {
-        k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))]
-        if len(v) >= 0.95 * resamples
-        else None
-        for k, v in values.items()
-    }
+    return _bootstrap(
+        {k: lambda i, stat=stat: stat(labels[i], probs[i]) for k, stat in stats.items()},
+        len(labels),
+        resamples,
+        seed,
+    )
 
 
 def evaluate_probs(
