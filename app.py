@@ -217,13 +217,13 @@ def build_demo(
     @user_errors
     def explained(image: Mapping | None, caption: str, example: bool = False) -> tuple:
         view = memes.explain(image_path(image), caption)
-        card = card_file(memes.card(image_path(image), caption))
         title = f"Where the picture drove “{_name(view.target)}”"
         if example:
             # Gradio 6's example cache can store no update of a gr.Image (its config lookup
             # fails on it) and no empty file: an example's heat map keeps its general title,
             # and its card comes with Analyze.
             return (view.overlay, view.words_html, view.modality)
+        card = card_file(memes.card(image_path(image), caption, view))
         return (
             gr.update(value=view.overlay, label=title),
             view.words_html,

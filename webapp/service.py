@@ -199,14 +199,21 @@ class MemeService:
             modality=UNDETERMINED if found.modality is None else dict(found.modality),
         )
 
-    def card(self, image: ImageInput | None, caption: str | None) -> Image.Image:
+    def card(
+        self,
+        image: ImageInput | None,
+        caption: str | None,
+        explained: ExplanationView | None = None,
+    ) -> Image.Image:
         """The result card to share (`webapp.card`): the meme, its caption, the verdict with the
-        readings, and the heat map."""
+        readings, and the heat map; from `explained` when the meme was just explained (the
+        explanation is the costly part), else explained here."""
         features = self.features(image, caption)
         result = self.predictor.predict_features(features)
-        found = self.predictor.explain_features(features)
+        if explained is None:
+            explained = self.explain(image, caption)
         picture = features.picture or Image.new("RGB", (400, 400), (235, 235, 235))
-        return result_card(picture, features.caption, result, found.overlay, found.target)
+        return result_card(picture, features.caption, result, explained.overlay, explained.target)
 
     def correct(self, image: ImageInput | None, caption: str | None, level: str | None) -> str:
         """Store the level a person gives a meme (with what the model said); a short
