@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import log_loss
+from sklearn.metrics import log_loss, roc_auc_score
 
 from memesent import Predictor
 from memesent.checkpoint import load_checkpoint, save_checkpoint
@@ -18,6 +18,7 @@ from memesent.model import MemeHead, ModelConfig, apply_calibration
 from memesent.quality import HeldOutQuality, ValenceQuality, shift_sentence
 from train.calibration import fit_calibration
 from train.loop import HeadSettings, Pool, fit_head, reading_log_probs
+from train import metrics
 from train.metrics import evaluate_probs, valence_ece, valence_measures
 
 BASE = np.array([0.03, 0.07, 0.3, 0.45, 0.15])
@@ -231,6 +232,23 @@ def test_evaluation_measures_match_a_hand_calculation():
     assert m["classwise_ece_3"]["positive"] == pytest.approx(
         np.mean(np.abs(np.array([0, 0, 0, 0, 1, 1]) - P3[:, 2]))  # one meme per bin again
     )
+
+
+@pytest.mark.parametrize("n", [3, 40, 500])
+def test_fast_auroc_and_log_loss_equal_scikit_learns(n):
+    """The bootstrap's own AUROC and log-loss (no per-call validation) give scikit-learn's
+    numbers, ties in the scores and a probability of 0 for the true class included."""
+    rng = np.random.default_rng(n)
+    y = np.arange(n) % 2 == 0
+    score = rng.integers(0, 4, n) / 3  # few distinct values: many ties
+    assert metrics.auroc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+    levels = rng.integers(0, 5, n)
+    probs = rng.dirichlet(np.ones(5), n)
+    probs[0] = np.eye(5)[(levels[0] + 1) % 5]
+    assert metrics.log_loss(levels, probs) == pytest.approx(
+        log_loss(levels, probs, labels=range(5)), abs=1e-12
+    )
+    assert metrics.auroc(np.ones(n, dtype=bool), score) is None
 
 
 def test_bootstrap_intervals_are_fixed_and_bracket_the_estimate():

@@ -13,15 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 from sklearn.metrics import (
     accuracy_score,
     brier_score_loss,
     classification_report,
     confusion_matrix,
     f1_score,
-    log_loss,
-    roc_auc_score,
 )
 
 from memesent.labels import LABELS, LABELS3, TO3_INDEX, collapse, positive_share
@@ -59,8 +57,28 @@ def expected_calibration_error(correct: np.ndarray, confidence: np.ndarray) -> f
 
 
 def auroc(y: np.ndarray, score: np.ndarray) -> float | None:
-    """One-vs-rest AUROC of `score` for the boolean `y`; None when `y` holds one value only."""
-    return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else None
+    """One-vs-rest AUROC of `score` for the boolean `y`; None when `y` holds one value only.
+
+    The Mann-Whitney statistic from average ranks (a tie counts one half), equal to
+    scikit-learn's `roc_auc_score` without its per-call validation: the bootstrap calls it
+    thousands of times.
+    """
+    y = np.asarray(y, dtype=bool)
+    positives = int(y.sum())
+    negatives = len(y) - positives
+    if not positives or not negatives:
+        return None
+    ranks = rankdata(score)
+    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def log_loss(y: np.ndarray, probs: np.ndarray) -> float:
+    """Mean −log of the probability given to each example's class (`y`: class indices, `probs`
+    rows summing to 1), clipped at float64's epsilon: scikit-learn's `log_loss`, without its
+    per-call validation (the bootstrap calls it thousands of times)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    picked = probs[np.arange(len(y)), np.asarray(y)]
+    return float(-np.log(np.clip(picked, np.finfo(np.float64).eps, 1.0)).mean())
 
 
 def spearman(expected: np.ndarray, y: np.ndarray) -> float | None:
@@ -104,12 +122,10 @@ def _information(y5: np.ndarray, probs: np.ndarray, base_rates: np.ndarray) -> d
     return {
         "auroc_3": {c: auroc(y3 == k, p3[:, k]) for k, c in enumerate(LABELS3)},
         "spearman_5": spearman(probs @ np.arange(len(LABELS)), y5),
-        "log_loss_3": float(log_loss(y3, p3, labels=[0, 1, 2])),
-        "log_loss_base_3": float(log_loss(y3, np.tile(base3, (len(y3), 1)), labels=[0, 1, 2])),
-        "log_loss_5": float(log_loss(y5, probs, labels=list(range(len(LABELS))))),
-        "log_loss_base_5": float(
-            log_loss(y5, np.tile(base_rates, (len(y5), 1)), labels=list(range(len(LABELS))))
-        ),
+        "log_loss_3": log_loss(y3, p3),
+        "log_loss_base_3": log_loss(y3, np.tile(base3, (len(y3), 1))),
+        "log_loss_5": log_loss(y5, probs),
+        "log_loss_base_5": log_loss(y5, np.tile(base_rates, (len(y5), 1))),
         "brier_3": float(brier_score_loss(y3, p3, labels=[0, 1, 2])),
         "ece_3": expected_calibration_error(correct, top),
         "classwise_ece_3": {
@@ -144,10 +160,10 @@ def _interval_statistics(base_rates: np.ndarray) -> dict[str, Callable]:
         ),
         **{f"auroc_3_{c}": auroc_of(k) for k, c in enumerate(LABELS3)},
         "spearman_5": lambda y, p: spearman(p @ np.arange(len(LABELS)), y),
-        "log_loss_3": lambda y, p: float(log_loss(TO3_INDEX[y], collapse(p), labels=[0, 1, 2])),
-        "log_loss_3_minus_base": lambda y, p: float(
-            log_loss(TO3_INDEX[y], collapse(p), labels=[0, 1, 2])
-            - log_loss(TO3_INDEX[y], np.tile(base3, (len(y), 1)), labels=[0, 1, 2])
+        "log_loss_3": lambda y, p: log_loss(TO3_INDEX[y], collapse(p)),
+        "log_loss_3_minus_base": lambda y, p: (
+            log_loss(TO3_INDEX[y], collapse(p))
+            - log_loss(TO3_INDEX[y], np.tile(base3, (len(y), 1)))
         ),
     }
 
@@ -306,7 +322,7 @@ def level_measures(levels: np.ndarray, probs: np.ndarray) -> dict:
         "n": len(levels),
         "accuracy_5": float((pred == levels).mean()),
         "macro_f1_5": macro_f1(np.asarray(levels), pred, len(LABELS)),
-        "log_loss_5": float(log_loss(levels, probs, labels=list(range(len(LABELS))))),
+        "log_loss_5": log_loss(levels, probs),
     }
 
 
@@ -322,7 +338,7 @@ def three_class_measures(label3: np.ndarray, probs: np.ndarray) -> dict:
         "macro_recall_3": float(np.mean(list(recall.values()))),
         "accuracy_3": float((pred == y).mean()),
         "recall_3": recall,
-        "log_loss_3": float(log_loss(y, collapse(probs), labels=[0, 1, 2])),
+        "log_loss_3": log_loss(y, collapse(probs)),
     }
 
 
