@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.stats import rankdata, spearmanr
 from sklearn.metrics import log_loss, roc_auc_score
 
 from memesent import Predictor
@@ -16,9 +17,9 @@ from memesent.checkpoint import load_checkpoint, save_checkpoint
 from memesent.labels import LABELS, level_set, positive_share
 from memesent.model import MemeHead, ModelConfig, apply_calibration
 from memesent.quality import HeldOutQuality, ValenceQuality, shift_sentence
+from train import metrics
 from train.calibration import fit_calibration
 from train.loop import HeadSettings, Pool, fit_head, reading_log_probs
-from train import metrics
 from train.metrics import evaluate_probs, valence_ece, valence_measures
 
 BASE = np.array([0.03, 0.07, 0.3, 0.45, 0.15])
@@ -235,12 +236,16 @@ def test_evaluation_measures_match_a_hand_calculation():
 
 
 @pytest.mark.parametrize("n", [3, 40, 500])
-def test_fast_auroc_and_log_loss_equal_scikit_learns(n):
-    """The bootstrap's own AUROC and log-loss (no per-call validation) give scikit-learn's
-    numbers, ties in the scores and a probability of 0 for the true class included."""
+def test_fast_measures_equal_scikit_learns_and_scipys(n):
+    """The bootstrap's own ranks, AUROC, Spearman and log-loss (no per-call validation) give
+    scipy's and scikit-learn's numbers, ties in the scores and a probability of 0 for the
+    true class included."""
     rng = np.random.default_rng(n)
     y = np.arange(n) % 2 == 0
     score = rng.integers(0, 4, n) / 3  # few distinct values: many ties
+    assert metrics.average_ranks(score) == pytest.approx(rankdata(score))
+    other = score + rng.normal(size=n)
+    assert metrics.spearman(other, score) == pytest.approx(spearmanr(other, score).statistic)
     assert metrics.auroc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
     levels = rng.integers(0, 5, n)
     probs = rng.dirichlet(np.ones(5), n)
