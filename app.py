@@ -202,17 +202,19 @@ def build_demo(
             gr.update(value=None, visible=False),
         )
 
-    def rescore(image: Mapping | None, caption: str) -> tuple:
+    def rescore(image: Mapping | None, caption: str, explained_for: list | None = None) -> tuple:
         """The answer and the three readings for the caption as it is now, from the picture's
         cached features (only the words go through the text backbone); the explanation waits
-        for Analyze."""
+        for Analyze, and stays when it is of this very picture and caption (`explained_for`: a
+        live update that reaches the queue after Analyze leaves Analyze's explanation alone)."""
+        why = (gr.skip(),) * 4 if explained_for == [image_path(image), caption] else stale()
         if image is None and not (caption or "").strip():
-            return (EMPTY, "", "", *stale())
+            return (EMPTY, "", "", *why)
         try:
             view = memes.predict(image_path(image), caption)
         except InputError as err:
-            return (EMPTY, "", f"*{err}*", *stale())
-        return (view.answer_html, view.readings_html, view.shift_note, *stale())
+            return (EMPTY, "", f"*{err}*", *why)
+        return (view.answer_html, view.readings_html, view.shift_note, *why)
 
     @user_errors
     def explained(image: Mapping | None, caption: str, example: bool = False) -> tuple:
@@ -233,10 +235,11 @@ def build_demo(
 
     def analyze(image: Mapping | None, caption: str) -> Iterator[tuple]:
         """Sentiment, then why: the answer as soon as it is ready, then the explanation, from
-        one pass through the model and one place in the queue."""
+        one pass through the model and one place in the queue; and which picture and caption
+        the explanation is of."""
         first = answer(image, caption)
-        yield (*first, *(gr.skip(),) * 4)
-        yield (*first, *explained(image, caption))
+        yield (*first, *(gr.skip(),) * 5)
+        yield (*first, *explained(image, caption), [image_path(image), caption])
 
     def analyze_example(image: Mapping | None, caption: str) -> tuple:
         return (*answer(image, caption), *explained(image, caption, True))
@@ -342,9 +345,11 @@ def build_demo(
         if memes.corrections is not None:
             entries += [level, saved]
             save.click(correct, [image, caption, level], saved, api_name="correct", **model_event)
+        # Which picture and caption the explanation on the page is of (None: none is).
+        explained_for = gr.State(None)
         caption.input(
             rescore,
-            [image, caption],
+            [image, caption, explained_for],
             results,
             api_name="rescore",
             trigger_mode="always_last",
@@ -352,7 +357,9 @@ def build_demo(
             **model_event,
         )
         image.upload(None, None, entries, js=f"() => Array({len(entries)}).fill(null)")
-        image.upload(lambda: (EMPTY, "", "", *stale()), None, results, **quietly)
+        image.upload(
+            lambda: (EMPTY, "", "", *stale(), None), None, [*results, explained_for], **quietly
+        )
         image.upload(
             read_caption_on_upload,
             [image, auto_ocr],
@@ -361,7 +368,11 @@ def build_demo(
             concurrency_id="ocr",
             api_visibility="private",
         ).then(show, ocr_note, note, **quietly).then(
-            rescore, [image, caption], results, api_visibility="private", **model_event
+            rescore,
+            [image, caption, explained_for],
+            results,
+            api_visibility="private",
+            **model_event,
         )
         ocr_button.click(
             read_caption,
@@ -370,12 +381,18 @@ def build_demo(
             api_name="ocr",
             preprocess=False,
             concurrency_id="ocr",
-        ).then(show, ocr_note, note, **quietly)
+        ).then(show, ocr_note, note, **quietly).then(
+            rescore,
+            [image, caption, explained_for],
+            results,
+            api_visibility="private",
+            **model_event,
+        )
         gr.on(
             [analyze_button.click, caption.submit],
             analyze,
             [image, caption],
-            results,
+            [*results, explained_for],
             api_name="analyze",
             **model_event,
         )

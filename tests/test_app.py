@@ -175,6 +175,37 @@ def test_rescore_follows_the_caption(client: Client, memes: service.MemeService)
         assert "Press Analyze" in stale[1]  # the explanation waits for Analyze
 
 
+def _call(http: httpx.Client, api: str, data: list, session: str) -> list:
+    """One event through Gradio's HTTP API in the page session `session`; its last outputs."""
+    event = http.post(f"gradio_api/call/{api}", json={"data": data, "session_hash": session})
+    kind = None
+    with http.stream("GET", f"gradio_api/call/{api}/{event.json()['event_id']}") as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                kind = line.removeprefix("event:").strip()
+            elif line.startswith("data:") and kind in ("complete", "error"):
+                assert kind == "complete", line
+                return json.loads(line.removeprefix("data:"))
+    raise AssertionError(f"/{api} ended without an answer")
+
+
+def test_a_late_live_update_keeps_the_explanation_of_its_caption(app: AppServer) -> None:
+    """A live update queued behind Analyze, for the caption Analyze explained, leaves the
+    explanation on the page; one for another caption, or from another page, clears it."""
+    with httpx.Client(base_url=app.url, timeout=120) as http:
+        with ROCKET.open("rb") as picture:
+            path = http.post("gradio_api/upload", files={"files": picture}).json()[0]
+        meme = {"path": path, "meta": {"_type": "gradio.FileData"}}
+        explained = _call(http, "analyze", [meme, ROCKET_CAPTION], "page")
+        assert "Press Analyze" not in explained[4]
+        late = _call(http, "rescore", [meme, ROCKET_CAPTION], "page")
+        assert late[:3] == explained[:3]
+        assert all(out["__type__"] == "update" and "value" not in out for out in late[3:])
+        for caption, page in ((ROCKET_CAPTION + "!", "page"), (ROCKET_CAPTION, "another page")):
+            fresh = _call(http, "rescore", [meme, caption], page)
+            assert "Press Analyze" in fresh[4] and fresh[3]["value"] is None
+
+
 def test_explain_matches_the_library(client: Client, memes: service.MemeService) -> None:
     overlay, words, shares = client.predict(
         handle_file(str(ROCKET)), ROCKET_CAPTION, api_name="/explain"

@@ -127,9 +127,8 @@ def test_upload_ocr_then_the_answer_follows_the_caption(page: playwright.Page, t
     assert re.search(r"negative \d+% · neutral \d+% · positive \d+%", bars)
     assert page.locator("#levels-bars .ms-typical").count() == 5  # a typical meme's marks
 
-    # Let the live updates of the last keystrokes finish first: one queued after Analyze would
-    # clear its explanation (a known race between typing and Analyze, see docs/api.md).
-    page.wait_for_timeout(3000)
+    # Analyze right after typing: the last keystrokes' live updates may reach the queue after
+    # it, and must leave its explanation alone (checked again once the card is saved).
     page.click("#analyze")
     page.wait_for_selector("#word-scores .ms-word")
     words = page.locator("#word-scores .ms-word").all_inner_texts()
@@ -158,6 +157,7 @@ def test_upload_ocr_then_the_answer_follows_the_caption(page: playwright.Page, t
 
     with Image.open(card) as png:
         assert png.format == "PNG" and png.size == (1200, 675)
+    assert page.locator("#word-scores .ms-word").all_inner_texts() == words
     page.screenshot(path=tmp_path / "desktop.png", full_page=True)
     height = page.evaluate("document.documentElement.scrollHeight")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
