@@ -198,6 +198,10 @@ def test_cache_is_reused_and_same_seed_same_weights(trained, folders, tmp_path, 
     a, b = load_file(str(out / "model.safetensors")), load_file(str(again / "model.safetensors"))
     assert a.keys() == b.keys()
     assert all((a[k] == b[k]).all() for k in a)
+    # how long the tuning took when it ran comes with the cached adapters
+    first, cached = (json.loads((d / "metrics.json").read_text()) for d in (out, again))
+    assert first["text_tuning"]["seconds"] > 0
+    assert cached["text_tuning"]["seconds"] == first["text_tuning"]["seconds"]
 
 
 def test_the_writeup_recipe_trains_the_writeups_network(memotion_dir, tmp_path):

@@ -79,7 +79,8 @@ class TextSet:
 
 @dataclass
 class TuningResult:
-    """The adapter weights kept, and the validation log-loss every `eval_every` steps."""
+    """The adapter weights kept, the validation log-loss every `eval_every` steps, and how long
+    the tuning took when it ran (kept with the cached adapters; 0: cached before it was kept)."""
 
     state: dict[str, torch.Tensor]
     history: list[dict] = field(default_factory=list)
@@ -122,11 +123,17 @@ def tune(
     if weights.is_file() and meta.is_file():
         log.info("text encoder tuning: from the cache (%s)", weights.name)
         info = json.loads(meta.read_text())
-        return TuningResult(load_file(str(weights)), info["history"], info["best_step"], 0.0)
+        return TuningResult(
+            load_file(str(weights)), info["history"], info["best_step"], info.get("seconds", 0.0)
+        )
     result = _train(encoder, sets, val, settings, seed)
     weights.parent.mkdir(parents=True, exist_ok=True)
     save_file(result.state, str(weights))
-    meta.write_text(json.dumps({"history": result.history, "best_step": result.best_step}))
+    meta.write_text(
+        json.dumps(
+            {"history": result.history, "best_step": result.best_step, "seconds": result.seconds}
+        )
+    )
     return result
 
 
