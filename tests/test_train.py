@@ -203,6 +203,18 @@ def test_cache_is_reused_and_same_seed_same_weights(trained, folders, tmp_path, 
     assert first["text_tuning"]["seconds"] > 0
     assert cached["text_tuning"]["seconds"] == first["text_tuning"]["seconds"]
 
+    # a data set of weight 0 trains no part of the head (not even its feature statistics), and
+    # is still evaluated
+    args = [*_data(folders), "--out", str(tmp_path / "w0"), "--cache", str(cache), *FAST]
+    run(parse_args([*args, "--weight", "sst5=0"]))
+    c = load_file(str(tmp_path / "w0" / "model.safetensors"))
+    assert not (c["text_mean"] == a["text_mean"]).all()
+    metrics = json.loads((tmp_path / "w0" / "metrics.json").read_text())
+    assert (
+        metrics["data"]["sst5"]["weight"] == 0
+        and "accuracy_5" in metrics["sources"]["sst5"]["test"]
+    )
+
 
 def test_the_writeup_recipe_trains_the_writeups_network(memotion_dir, tmp_path):
     out = tmp_path / "writeup"
@@ -267,6 +279,9 @@ def test_data_arguments_name_their_adapter(tmp_path):
         data_specs([f"sst5={tmp_path}", f"sst5={tmp_path}"])
     with pytest.raises(SystemExit):
         parse_args(["--data", f"sst5={tmp_path}", "--out", "x", "--weight", "metmeme=2"])
+    for weight in ("sst5=-1", "sst5=0"):  # negative; no data set left to train the head
+        with pytest.raises(SystemExit):
+            parse_args(["--data", f"sst5={tmp_path}", "--out", "x", "--weight", weight])
 
 
 def test_missing_and_broken_images_are_skipped(memotion_dir, tmp_path):

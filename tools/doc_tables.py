@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = ("README.md", "docs/*.md")
@@ -37,7 +38,7 @@ class Table:
     """A generated table: the JSON it reads (relative to the repository) and how it is drawn."""
 
     source: str
-    render: Callable[[dict], str]
+    render: Callable[[Any], str]  # the parsed JSON: an object, or the ablation's list of rows
 
 
 def _headline(metrics: dict) -> str:
@@ -139,6 +140,12 @@ def _benchmark(module: str, pick: Callable[[dict], tuple] = lambda r: (r,)) -> C
     return render
 
 
+def _ablation(rows: list[dict]) -> str:
+    from train.ablation import table
+
+    return table(rows)
+
+
 def _ocr(result: dict) -> str:
     from benchmarks.ocr_accuracy import table
 
@@ -163,6 +170,7 @@ TABLES: dict[str, Table] = {
         "docs/results/explain_faithfulness.json",
         _benchmark("explain_faithfulness", lambda r: (r["summary"], r["speed"])),
     ),
+    "ablation": Table("docs/results/ablation.json", _ablation),
     "app-latency": Table(
         "docs/results/app_latency.json",
         _benchmark("app_latency", lambda r: (r["seconds"], r["calls"])),

@@ -61,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         "--weight",
         action="append",
         metavar="SOURCE=W",
-        help="a data set's share of every batch (default 1 each)",
+        help="a data set's share of the head's every batch (default 1 each, SemEval 0: it "
+        "only tunes the text encoder; 0: no part of the head)",
     )
     p.add_argument(
         "--calibrate-on",

@@ -10,8 +10,8 @@ The text encoder is the one `python -m train` tunes on the same data (read from 
 that first, or it is tuned here) or, for the frozen rows, the pretrained one.
 
 Rows: stating the base rates; VADER's compound score of the caption (a sentiment lexicon, no
-training); the recipe with all data sets; each data set left out of the head's training; the
-frozen text encoder; the recipe's words alone and picture alone; labels shuffled (a control
+training); the recipe; each data set it trains the head on left out of the head's training, and
+each it leaves out of the head (weight 0, such as SemEval) put in; the frozen text encoder; the recipe's words alone and picture alone; labels shuffled (a control
 that must fall to chance); and, when Memotion is given, the write-up's recipe trained on it.
 Leaving a data set out of the text encoder's tuning would need a tuning run per row (tens of
 minutes each) and is not measured here.
@@ -43,32 +43,39 @@ COLUMNS = ("auroc_valence", "spearman_intensity", "valence_ece")
 
 @dataclass(frozen=True)
 class Variant:
-    """One row: the head's training sources (None: all), which text encoder (`tuned` or
-    `frozen`), the reading measured, and whether the training labels are shuffled."""
+    """One row: the head's training sources (each at its weight, 1 where the recipe's is 0),
+    which text encoder (`tuned` or `frozen`), the reading measured, and whether the training
+    labels are shuffled."""
 
     name: str
-    sources: tuple[str, ...] | None = None
+    sources: tuple[str, ...]
     encoder: str = "tuned"
     reading: str = "both"
     shuffle: bool = False
 
 
-def variants(names: list[str], calibrating: str) -> list[Variant]:
-    rows = [Variant("all data sets (the recipe)")]
-    rows += [
-        Variant(f"without {n}", tuple(m for m in names if m != n))
-        for n in names
-        if n != calibrating and n != "memotion"
-    ]
+def variants(cfg: TrainConfig, names: list[str], calibrating: str) -> list[Variant]:
+    """The rows (see the module) for a run on the data sets `names`."""
+    recipe = tuple(n for n in names if cfg.weight(n) > 0)
+    rows = [Variant("the recipe", recipe)]
+    for n in names:
+        if n == calibrating or n == "memotion":
+            continue
+        if n in recipe:
+            rows.append(Variant(f"without {n}", tuple(m for m in recipe if m != n)))
+        else:
+            rows.append(
+                Variant(f"with {n} in the head", tuple(m for m in names if m in (*recipe, n)))
+            )
     rows += [
         Variant(
             f"without {calibrating} in the head (calibrated on it)",
-            tuple(m for m in names if m != calibrating),
+            tuple(m for m in recipe if m != calibrating),
         ),
-        Variant("frozen text encoder", encoder="frozen"),
-        Variant("the recipe, words alone", reading="text"),
-        Variant("the recipe, picture alone", reading="image"),
-        Variant("control: shuffled training labels", shuffle=True),
+        Variant("frozen text encoder", recipe, encoder="frozen"),
+        Variant("the recipe, words alone", recipe, reading="text"),
+        Variant("the recipe, picture alone", recipe, reading="image"),
+        Variant("control: shuffled training labels", recipe, shuffle=True),
     ]
     return rows
 
@@ -99,7 +106,7 @@ def measure(
 
 
 def fit(cfg: TrainConfig, pool: Pool, sets: list[Examples], where: dict, v: Variant, config):
-    keep = set(v.sources or [ex.source for ex in sets])
+    keep = set(v.sources)
     calibrating = next(ex for ex in sets if ex.source == cfg.calibrating_source)
 
     def part(ex: Examples, name: str) -> np.ndarray:
@@ -112,7 +119,7 @@ def fit(cfg: TrainConfig, pool: Pool, sets: list[Examples], where: dict, v: Vari
         rng = np.random.default_rng(cfg.seed)
         for idx in train.values():
             pool.allowed[torch.as_tensor(idx)] = pool.allowed[torch.as_tensor(rng.permutation(idx))]
-    shares = {s: cfg.weight(s) for s in train}
+    shares = {s: cfg.weight(s) or 1.0 for s in train}
     head, _ = fit_head(
         config,
         pool,
@@ -172,6 +179,16 @@ def markdown(rows: list[dict], calibrating: str, text_sources: list[str]) -> str
     return "\n".join(head)
 
 
+def table(rows: list[dict]) -> str:
+    """The markdown table of the rows `--json` wrote (the calibrating source is MET-Meme's)."""
+    text_sources = [
+        s
+        for s, source in SOURCES.items()
+        if source.reading == "text" and any(f"{s}_test" in r for r in rows)
+    ]
+    return markdown(rows, "metmeme", text_sources)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m train.ablation",
@@ -205,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     names = [ex.source for ex in sets]
     text_sources = [n for n in names if SOURCES[n].reading == "text"]
     rows: list[dict[str, Any]] = [{"row": "stating the base rates for every meme"}]
-    chosen = variants(names, calibrating)
+    chosen = variants(cfg, names, calibrating)
     if a.only:
         chosen = [v for v in chosen if any(t in v.name for t in a.only)]
     start = time.perf_counter()

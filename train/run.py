@@ -181,8 +181,9 @@ def run(cfg: TrainConfig) -> dict:
         idx = ex.part(name)
         return idx[~ex.allowed[idx].all(1)] + where[ex.source]
 
-    train_idx = {ex.source: part(ex, "train") for ex in sets}
-    shares = {ex.source: cfg.weight(ex.source) for ex in sets}
+    heads = [ex for ex in sets if cfg.weight(ex.source) > 0]  # the sources that train the head
+    train_idx = {ex.source: part(ex, "train") for ex in heads}
+    shares = {ex.source: cfg.weight(ex.source) for ex in heads}
     val_idx, calib_idx = part(calibrating, "val"), part(calibrating, "calib")
     if not len(val_idx) or not len(calib_idx):
         raise DataError(f"{cfg.calibrating_source} has no labelled memes to validate and calibrate")
