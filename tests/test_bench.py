@@ -135,3 +135,23 @@ def test_analyze_benchmark_calls_each_app_its_way(tmp_path):
     examples = len(list((ROOT / "assets" / "examples").glob("*.jpg")))
     assert len(r["seconds"]["before"]) == len(r["seconds"]["now"]) == r["memes"] == examples
     assert 0.5 < r["ratio"] < 2
+
+
+def test_tuning_speed_benchmark_small_run(tmp_path):
+    """Timing the tuning on fixture texts: a step's time, and the recipe's tuning from it."""
+    from datasets import make_metmeme, make_sst5
+
+    from benchmarks.tuning_speed import main
+
+    metmeme = make_metmeme(tmp_path / "metmeme", per_side=20)
+    sst5 = make_sst5(tmp_path / "sst5")
+    out = tmp_path / "tuning.json"
+    args = ["--data", f"sst5={sst5}", "--data", f"metmeme={metmeme}", "--steps", "3"]
+    assert main([*args, "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["steps_timed"] == 3 and r["recipe_steps"] == 1500
+    assert r["recipe_validation_passes"] == 16  # steps 0, 100, …, 1500
+    assert 0 < r["seconds_per_step"] < 60 and 0 < r["validation_pass_seconds"] < 60
+    assert r["recipe_tuning_minutes"] == pytest.approx(
+        (1500 * r["seconds_per_step"] + 16 * r["validation_pass_seconds"]) / 60
+    )

@@ -171,6 +171,7 @@ TABLES: dict[str, Table] = {
         _benchmark("explain_faithfulness", lambda r: (r["summary"], r["speed"])),
     ),
     "ablation": Table("docs/results/ablation.json", _ablation),
+    "tuning-speed": Table("docs/results/tuning_speed.json", _benchmark("tuning_speed")),
     "app-latency": Table(
         "docs/results/app_latency.json",
         _benchmark("app_latency", lambda r: (r["seconds"], r["calls"])),

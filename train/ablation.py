@@ -11,8 +11,10 @@ that first, or it is tuned here) or, for the frozen rows, the pretrained one.
 
 Rows: stating the base rates; VADER's compound score of the caption (a sentiment lexicon, no
 training); the recipe; each data set it trains the head on left out of the head's training, and
-each it leaves out of the head (weight 0, such as SemEval) put in; the frozen text encoder; the recipe's words alone and picture alone; labels shuffled (a control
-that must fall to chance); and, when Memotion is given, the write-up's recipe trained on it.
+each it leaves out of the head (weight 0, such as SemEval) put in; the frozen text encoder; the
+recipe's words alone and picture alone; labels shuffled (a control that must fall to chance:
+every label the head trains, stops or is calibrated on); and, when Memotion is given, the
+write-up's recipe trained on it.
 Leaving a data set out of the text encoder's tuning would need a tuning run per row (tens of
 minutes each) and is not measured here.
 """
@@ -114,22 +116,17 @@ def fit(cfg: TrainConfig, pool: Pool, sets: list[Examples], where: dict, v: Vari
         return idx[~ex.allowed[idx].all(1)] + where[ex.source]
 
     train = {ex.source: part(ex, "train") for ex in sets if ex.source in keep}
+    val, calib = part(calibrating, "val"), part(calibrating, "calib")
     if v.shuffle:
+        # every label the head learns from, chooses its epoch by or is calibrated on: with real
+        # labels in the calibration part, calibrating a head trained on noise over sentiment-
+        # tuned features would orient it, and the control would not fall to chance
         pool = replace(pool, allowed=pool.allowed.clone())
         rng = np.random.default_rng(cfg.seed)
-        for idx in train.values():
+        for idx in [*train.values(), val, calib]:
             pool.allowed[torch.as_tensor(idx)] = pool.allowed[torch.as_tensor(rng.permutation(idx))]
     shares = {s: cfg.weight(s) or 1.0 for s in train}
-    head, _ = fit_head(
-        config,
-        pool,
-        train,
-        shares,
-        part(calibrating, "val"),
-        part(calibrating, "calib"),
-        cfg.head,
-        cfg.seed,
-    )
+    head, _ = fit_head(config, pool, train, shares, val, calib, cfg.head, cfg.seed)
     return head, pool
 
 

@@ -27,9 +27,9 @@ QUALITY = 85  # JPEG quality
 # first visit should see: words and picture agreeing on each side, and a meme where they disagree.
 # tests/test_examples.py checks that the shipped model still reads each as its `intent` says.
 MEMES = (
-    ("rocket", "finally passed my exam", "to the moon", "positive"),
+    ("coffee", "first coffee of the day", "best feeling ever", "positive"),
     ("clock", "my dog died today", "and nobody noticed", "negative"),
-    ("coffee", "monday morning", "third cup and still tired", "words and picture disagree"),
+    ("rocket", "finally passed my exam", "to the moon", "words and picture disagree"),
 )
 
 
