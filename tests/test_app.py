@@ -21,6 +21,7 @@ from helpers import bomb_png
 from PIL import Image
 
 from memesent import LABELS, LABELS3
+from memesent.quality import ReadingMargins
 from webapp import inputs, service, wording
 from webapp.server import ROOT, AppServer
 
@@ -50,9 +51,10 @@ def client(app: AppServer) -> Iterator[Client]:
 
 
 @pytest.fixture(scope="module")
-def memes(predictor) -> service.MemeService:
-    """The service the app runs, in this process, for the expected answers."""
-    return service.MemeService(predictor)
+def memes(predictor, shipped_model) -> service.MemeService:
+    """The service the app runs, in this process, for the expected answers (with the margins
+    that say when words and picture disagree, as `MemeService.load` reads them)."""
+    return service.MemeService(predictor, margins=ReadingMargins.load(shipped_model))
 
 
 @pytest.fixture(scope="module")
