@@ -269,14 +269,17 @@ def test_ctrl_c_keeps_what_was_written_and_the_rerun_finishes(tmp_path):
     out = tmp_path / "results.csv"
     args = [sys.executable, "-m", "memesent", "predict", str(folder), "--out", str(out)]
     proc = subprocess.Popen(
-        [*args, "--workers", "1", "--batch-size", "2"],  # small batches: a long run to stop
+        [*args, "--workers", "1", "--batch-size", "4"],
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C at its default, as in a person's terminal: tests started in the background
+        # (`pytest &` in a script, some CI runners) ignore SIGINT, and children inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not out.exists() or len(read_csv(out)) < 16):
-        time.sleep(0.02)
+        time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
