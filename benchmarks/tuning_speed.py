@@ -22,9 +22,10 @@ from pathlib import Path
 
 import torch
 
+from memesent.labels import LABELS
 from train.config import TrainConfig, data_specs
 from train.run import _text_sets, load_data
-from train.text_tuning import TuningSettings, _train
+from train.text_tuning import TuningSettings, _train, validation_log_loss
 
 from .timing import cpu_name
 
@@ -49,7 +50,10 @@ def measure(cfg: TrainConfig, steps: int) -> dict:
 
     short, long = run(FIXED_STEPS), run(FIXED_STEPS + steps)
     step = (long - short) / steps
-    validation = _validation_seconds(encoder, val.texts, cfg.tuning.max_length)
+    head = torch.nn.Linear(encoder.dim, len(LABELS))
+    begin = time.perf_counter()
+    validation_log_loss(encoder, head, val, cfg.tuning.max_length)
+    validation = time.perf_counter() - begin
     recipe = TuningSettings()
     passes = recipe.steps // recipe.eval_every + 1
     return {
@@ -62,23 +66,6 @@ def measure(cfg: TrainConfig, steps: int) -> dict:
         "recipe_validation_passes": passes,
         "recipe_tuning_minutes": (recipe.steps * step + passes * validation) / 60,
     }
-
-
-@torch.no_grad()
-def _validation_seconds(encoder, texts: list[str], max_length: int) -> float:
-    """One pass of the validation captions through the encoder, as tuning makes every 100 steps."""
-    encoder.eval()
-    start = time.perf_counter()
-    for i in range(0, len(texts), 128):
-        enc = encoder.tokenizer(
-            texts[i : i + 128],
-            padding=True,
-            truncation=True,
-            max_length=max_length,
-            return_tensors="pt",
-        )
-        encoder(enc["input_ids"], enc["attention_mask"])
-    return time.perf_counter() - start
 
 
 def table(result: dict) -> str:

@@ -88,6 +88,33 @@ class TuningResult:
     seconds: float = 0.0
 
 
+def level_logits(
+    encoder: TextEncoder, out: torch.nn.Module, texts: list[str], max_length: int
+) -> torch.Tensor:
+    """The tuning's five-level logits of `texts` (each cut at `max_length` tokens)."""
+    enc = encoder.tokenizer(
+        texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+    )
+    return out(encoder(enc["input_ids"], enc["attention_mask"]))
+
+
+@torch.no_grad()
+def validation_log_loss(
+    encoder: TextEncoder, out: torch.nn.Module, val: TextSet, max_length: int
+) -> float:
+    """Marginal log-loss of `val` (in batches of 128, the encoder in eval mode): the number
+    tuning keeps its best step by."""
+    encoder.eval()
+    losses = [
+        marginal_nll(
+            level_logits(encoder, out, val.texts[i : i + 128], max_length),
+            torch.from_numpy(val.allowed[i : i + 128]),
+        )
+        for i in range(0, len(val.texts), 128)
+    ]
+    return float(torch.cat(losses).mean())
+
+
 def _digest(encoder: TextEncoder, sets: list[TextSet], val: TextSet, settings, seed) -> str:
     h = hashlib.sha256(
         json.dumps(
@@ -165,24 +192,12 @@ def _train(
     shares /= shares.sum()
 
     def logits(texts: list[str]) -> torch.Tensor:
-        enc = encoder.tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=settings.max_length,
-            return_tensors="pt",
-        )
-        return out(encoder(enc["input_ids"], enc["attention_mask"]))
+        return level_logits(encoder, out, texts, settings.max_length)
 
-    @torch.no_grad()
     def val_loss() -> float:
-        encoder.eval()
-        losses = [
-            marginal_nll(logits(val.texts[i : i + 128]), torch.from_numpy(val.allowed[i : i + 128]))
-            for i in range(0, len(val.texts), 128)
-        ]
+        score = validation_log_loss(encoder, out, val, settings.max_length)
         encoder.train()
-        return float(torch.cat(losses).mean())
+        return score
 
     result = TuningResult(state=lora_state(encoder))
     best = val_loss()
