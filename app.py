@@ -202,7 +202,7 @@ def build_demo(
             gr.update(value=None, visible=False),
         )
 
-    def rescore(image: Mapping | None, caption: str, explained_for: list | None = None) -> tuple:
+    def rescore(image: Mapping | None, caption: str, explained_for: list | None) -> tuple:
         """The answer and the three readings for the caption as it is now, from the picture's
         cached features (only the words go through the text backbone); the explanation waits
         for Analyze, and stays when it is of this very picture and caption (`explained_for`: a
