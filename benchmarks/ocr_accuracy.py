@@ -31,8 +31,8 @@ from pathlib import Path
 from PIL import Image
 
 from memesent.collection import leaves_folder
-from memesent.ocr_metrics import normalise_words, overlap, read_transcriptions
 
+from .ocr_metrics import normalise_words, overlap, read_transcriptions
 from .timing import cpu_name
 
 

@@ -83,10 +83,10 @@ def test_predict_ocr_without_its_engine_stops_once_with_the_install_hint(
 ):
     """`predict --ocr` reads with the default engine (PP-OCR): without it, one message and
     status 2 before any meme is scored, rather than an error per meme."""
-    from memesent import ocr_paddle
     from memesent.cli import main
+    from memesent.ocr import paddle
 
-    monkeypatch.setattr(ocr_paddle, "PACKAGE", "no_such_ocr_package")
+    monkeypatch.setattr(paddle, "PACKAGE", "no_such_ocr_package")
     code = main(["predict", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--ocr"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("memesent:") == 1 and "pip install rapidocr" in err

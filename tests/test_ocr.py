@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from memesent import ocr_paddle, ocr_tesseract, ocr_words
+from benchmarks.ocr_metrics import normalise_words, overlap, read_transcriptions
 from memesent.ocr import (
     DEFAULT_ENGINE,
     ENGINES,
@@ -27,9 +27,11 @@ from memesent.ocr import (
     TesseractNotFoundError,
     engine_available,
     extract_caption,
+    paddle,
+    tesseract,
     tesseract_available,
 )
-from memesent.ocr_metrics import normalise_words, overlap, read_transcriptions
+from memesent.ocr.words import Word, rows, without_watermarks
 
 MULTIOFF = Path(__file__).resolve().parents[2] / "shared" / "data" / "multioff-ocr"
 FONTS = Path("/usr/share/fonts/truetype/dejavu")
@@ -40,7 +42,7 @@ needs_tesseract = pytest.mark.skipif(
     not tesseract_available(), reason="the tesseract program is not installed"
 )
 needs_ppocr = pytest.mark.skipif(
-    not ocr_paddle.available(), reason="PP-OCR (rapidocr-onnxruntime, onnxruntime) not installed"
+    not paddle.available(), reason="PP-OCR (rapidocr-onnxruntime, onnxruntime) not installed"
 )
 EACH_ENGINE = [
     pytest.param("tesseract", marks=needs_tesseract),
@@ -194,7 +196,7 @@ def test_ppocr_puts_back_the_spaces_between_words():
     memes = [classic_meme(top, bottom, seed=seed) for top, bottom, seed in CLASSIC]
     expected = [f"{top} {bottom}" for top, bottom, _ in CLASSIC]
     words = sum(len(text.split()) for text in expected)
-    no_breaks = OCRSettings(ppocr=ocr_paddle.PPOCRSettings(space_probability=1.1))
+    no_breaks = OCRSettings(ppocr=paddle.PPOCRSettings(space_probability=1.1))
     with_breaks = [extract_caption(meme, engine="ppocr").text for meme in memes]
     without = [extract_caption(meme, settings=no_breaks, engine="ppocr").text for meme in memes]
     assert sum(len(text.split()) for text in with_breaks) == words, with_breaks
@@ -282,9 +284,7 @@ def test_busy_picture_without_text_gives_little_or_nothing(engine):
 
 @needs_ppocr
 def test_missing_tesseract_is_a_typed_error_and_ppocr_still_reads(monkeypatch, tmp_path):
-    monkeypatch.setattr(
-        ocr_tesseract.pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no")
-    )
+    monkeypatch.setattr(tesseract.pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no"))
     assert tesseract_available() is False and engine_available("tesseract") is False
     with pytest.raises(TesseractNotFoundError, match="apt-get install tesseract-ocr"):
         extract_caption(Image.new("RGB", (200, 100), "white"), engine="tesseract")
@@ -298,8 +298,8 @@ def test_missing_tesseract_is_a_typed_error_and_ppocr_still_reads(monkeypatch, t
 
 @needs_tesseract
 def test_missing_ppocr_is_a_typed_error_and_tesseract_still_reads(monkeypatch):
-    monkeypatch.setattr(ocr_paddle, "PACKAGE", "no_such_ocr_package")
-    assert ocr_paddle.available() is False and engine_available("ppocr") is False
+    monkeypatch.setattr(paddle, "PACKAGE", "no_such_ocr_package")
+    assert paddle.available() is False and engine_available("ppocr") is False
     with pytest.raises(PPOCRNotFoundError, match="pip install rapidocr-onnxruntime"):
         extract_caption(Image.new("RGB", (200, 100), "white"), engine="ppocr")
     assert engine_available("tesseract")
@@ -323,7 +323,7 @@ def test_slow_tesseract_times_out(monkeypatch, tmp_path):
         "exec sleep 20\n"
     )
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(ocr_tesseract.pytesseract.pytesseract, "tesseract_cmd", str(fake))
+    monkeypatch.setattr(tesseract.pytesseract.pytesseract, "tesseract_cmd", str(fake))
     start = time.monotonic()
     with pytest.raises(OCRTimeoutError):
         extract_caption(Image.new("RGB", (200, 100), "white"), timeout=1.0, engine="tesseract")
@@ -361,8 +361,8 @@ def test_ppocr_needs_no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    ocr_paddle._models.cache_clear()
-    detector, recogniser = ocr_paddle._model_paths()
+    paddle._models.cache_clear()
+    detector, recogniser = paddle._model_paths()
     assert detector.is_file() and recogniser.is_file()
     top, bottom, seed = CLASSIC[1]
     cap = extract_caption(classic_meme(top, bottom, seed=seed), engine="ppocr")
@@ -379,26 +379,21 @@ def test_not_an_image_is_rejected(tmp_path):
 
 
 def test_watermarks_are_dropped():
-    words = [
-        ocr_words.Word(t, 90.0, 10 * i, 0, 8, 10)
-        for i, t in enumerate(["BAD", "made", "on", "imgur"])
-    ]
-    assert [w.text for w in ocr_words.without_watermarks(words)] == ["BAD"]
-    words = [
-        ocr_words.Word(t, 90.0, 10 * i, 0, 8, 10) for i, t in enumerate(["GOOD", "imgflip.com"])
-    ]
-    assert [w.text for w in ocr_words.without_watermarks(words)] == ["GOOD"]
+    words = [Word(t, 90.0, 10 * i, 0, 8, 10) for i, t in enumerate(["BAD", "made", "on", "imgur"])]
+    assert [w.text for w in without_watermarks(words)] == ["BAD"]
+    words = [Word(t, 90.0, 10 * i, 0, 8, 10) for i, t in enumerate(["GOOD", "imgflip.com"])]
+    assert [w.text for w in without_watermarks(words)] == ["GOOD"]
 
 
 def test_rows_run_top_to_bottom_and_left_to_right():
     """Segments on one row join left to right; a lower row comes after, whatever the order
     the engine gave them in."""
     words = [
-        ocr_words.Word("BOTTOM", 90.0, 10, 200, 60, 20, (0, 0)),
-        ocr_words.Word("CAPTION", 90.0, 90, 40, 70, 20, (0, 1)),
-        ocr_words.Word("TOP", 90.0, 10, 42, 40, 20, (0, 2)),
+        Word("BOTTOM", 90.0, 10, 200, 60, 20, (0, 0)),
+        Word("CAPTION", 90.0, 90, 40, 70, 20, (0, 1)),
+        Word("TOP", 90.0, 10, 42, 40, 20, (0, 2)),
     ]
-    assert [[w.text for w in row] for row in ocr_words.rows(words)] == [
+    assert [[w.text for w in row] for row in rows(words)] == [
         ["TOP", "CAPTION"],
         ["BOTTOM"],
     ]
@@ -409,7 +404,7 @@ def test_ctc_decoding_breaks_words_at_likely_spaces():
     """Greedy CTC decoding: repeats collapse, blanks separate, a blank column whose space
     probability reaches the threshold is a word break, characters outside English text are not
     read."""
-    models = ocr_paddle._models(1)
+    models = paddle._models(1)
     index = {c: i for i, c in enumerate(models.characters) if c}
     chinese = next(i for i, c in enumerate(models.characters) if c == "中")
 
@@ -419,13 +414,13 @@ def test_ctc_decoding_breaks_words_at_likely_spaces():
         row[models.space] = space
         return row
 
-    settings = ocr_paddle.PPOCRSettings(space_probability=0.02)
+    settings = paddle.PPOCRSettings(space_probability=0.02)
     likely_space = [column(0, space=0.05)]
     unlikely_space = [column(0, space=0.01)]
     for gap, want in ((likely_space, ["HI", "THERE"]), (unlikely_space, ["HITHERE"])):
         columns = [column("H"), column("H"), column("I"), *gap]
         columns += [column(c) for c in "THERE"] + [column(chinese)]
-        found = ocr_paddle._decode(models, np.stack(columns), settings)
+        found = paddle._decode(models, np.stack(columns), settings)
         assert [word for word, *_ in found] == want
         assert all(80 < confidence <= 100 for _, confidence, *_ in found)
 

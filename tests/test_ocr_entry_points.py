@@ -8,15 +8,14 @@ from pathlib import Path
 import pytest
 from helpers import draw_meme, photo, run_memesent
 
-from memesent import ocr_paddle, ocr_tesseract
-from memesent.ocr import DEFAULT_ENGINE, ENGINES
+from memesent.ocr import DEFAULT_ENGINE, ENGINES, paddle, tesseract
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = {"FINALLY", "FRIDAY", "WEEKEND", "MODE"}
 
 
 def installed(engine: str) -> bool:
-    return ocr_paddle.available() if engine == "ppocr" else ocr_tesseract.available()
+    return paddle.available() if engine == "ppocr" else tesseract.available()
 
 
 EACH_ENGINE = [
@@ -59,7 +58,7 @@ def test_ocr_command_refuses_an_unknown_engine(meme):
 def test_ocr_command_without_ppocr_stops_once_with_the_install_hint(monkeypatch, tmp_path, capsys):
     from memesent.cli import main
 
-    monkeypatch.setattr(ocr_paddle, "PACKAGE", "no_such_ocr_package")
+    monkeypatch.setattr(paddle, "PACKAGE", "no_such_ocr_package")
     for name in ("a.png", "b.png"):
         draw_meme(photo("coffee"), "TOP").save(tmp_path / name)
     code = main(["ocr", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--engine", "ppocr"])
@@ -70,10 +69,8 @@ def test_ocr_command_without_ppocr_stops_once_with_the_install_hint(monkeypatch,
 def test_read_caption_says_which_engine_is_missing(monkeypatch, tmp_path):
     from webapp import service
 
-    monkeypatch.setattr(ocr_paddle, "PACKAGE", "no_such_ocr_package")
-    monkeypatch.setattr(
-        ocr_tesseract.pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no")
-    )
+    monkeypatch.setattr(paddle, "PACKAGE", "no_such_ocr_package")
+    monkeypatch.setattr(tesseract.pytesseract.pytesseract, "tesseract_cmd", str(tmp_path / "no"))
     picture = draw_meme(photo("coffee"), "TOP")
     for engine, name in (("ppocr", "PP-OCR"), ("tesseract", "Tesseract")):
         guess = service.read_caption(picture, engine=engine)

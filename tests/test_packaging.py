@@ -29,7 +29,7 @@ def _module_name(path: Path) -> str:
 
 
 def _project_modules() -> dict[str, Path]:
-    files = [ROOT / "app.py", *(f for p in PACKAGES for f in (ROOT / p).glob("*.py"))]
+    files = [ROOT / "app.py", *(f for p in PACKAGES for f in (ROOT / p).rglob("*.py"))]
     return {_module_name(f): f for f in files}
 
 
@@ -262,3 +262,34 @@ def test_installed_package_works_from_another_folder(installed, tmp_path, predic
             text=True,
         )
         assert "ModuleNotFoundError" in missing.stderr, name
+
+
+def test_installed_package_reads_captions_with_pp_ocr(installed, tmp_path):
+    """The installed copy holds the `memesent.ocr` package: `memesent ocr` reads a caption with
+    PP-OCR, the default engine, from the installed modules."""
+    from memesent.ocr import paddle
+
+    if not paddle.available():
+        pytest.skip("PP-OCR (rapidocr-onnxruntime, onnxruntime) is not installed")
+    draw_meme(photo("rocket"), "FINALLY FRIDAY").save(tmp_path / "meme.png")
+    cli = subprocess.run(
+        [str(installed / "bin" / "memesent"), "ocr", "meme.png", "--json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert cli.returncode == 0, cli.stderr
+    row = json.loads(cli.stdout)
+    assert row["engine"] == "ppocr" and {"FINALLY", "FRIDAY"} <= set(row["text"].upper().split())
+    where = subprocess.run(
+        [
+            str(installed / "bin" / "python"),
+            "-c",
+            "import memesent.ocr.paddle as m; print(m.__file__)",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert Path(where.stdout.strip()).is_relative_to(installed), where.stderr

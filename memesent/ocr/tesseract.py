@@ -2,7 +2,7 @@
 
 Plain `pytesseract.image_to_string` misses the classic white captions with a black outline on
 busy photos and much of the small print of screenshots. `read_words`, on a picture already
-scaled to OCR size (`memesent.ocr`):
+scaled to OCR size (`memesent.ocr.extract_caption`):
 
 1. makes two pages: the grey picture, which tesseract binarises itself (dark text on light
    panels), and a hard mask of the near-white, unsaturated pixels (the caption fill of classic
@@ -28,7 +28,8 @@ import numpy as np
 import pytesseract
 from PIL import Image, ImageChops
 
-from memesent.ocr_words import OCRError, OCRTimeoutError, TesseractNotFoundError, Word, confident
+from .errors import OCRError, OCRTimeoutError, TesseractNotFoundError
+from .words import Word, confident
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from memesent.ocr_words import OCRError, OCRTimeoutError, PPOCRNotFoundError, Word, confident
+from .errors import OCRError, OCRTimeoutError, PPOCRNotFoundError
+from .words import Word, confident
 
 PACKAGE = "rapidocr_onnxruntime"
 DETECTOR = "ch_PP-OCRv4_det_infer.onnx"

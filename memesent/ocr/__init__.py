@@ -4,15 +4,15 @@ Two engines sit behind one call, `extract_caption(image, engine=...)`:
 
 - `ppocr` (the default): Baidu's PP-OCRv4 detector and recogniser on onnxruntime, with the
   spaces between English words put back from the recogniser's own space probabilities
-  (`memesent.ocr_paddle`);
+  (`memesent.ocr.paddle`);
 - `tesseract`: Tesseract tuned for memes, reading the grey picture and a mask of caption-white
-  pixels (`memesent.ocr_tesseract`).
+  pixels (`memesent.ocr.tesseract`).
 
 The default is the engine with the higher word recall and precision on the OCR benchmark
 (`python -m benchmarks.ocr_accuracy`, docs/ocr.md). Both return a `Caption` whose lines
-run top to bottom, without watermarks. An engine that is not installed raises its
-`EngineMissingError` (the other still works), and a call that takes longer than `timeout`
-seconds is stopped with `OCRTimeoutError`.
+run top to bottom, without watermarks (`memesent.ocr.words`). An engine that is not installed
+raises its `EngineMissingError` (the other still works), and a call that takes longer than
+`timeout` seconds is stopped with `OCRTimeoutError` (`memesent.ocr.errors`).
 """
 
 from __future__ import annotations
@@ -23,19 +23,18 @@ from pathlib import Path
 
 from PIL import Image
 
-from memesent import ocr_paddle, ocr_tesseract
-from memesent.images import load_image
-from memesent.ocr_paddle import PPOCRSettings
-from memesent.ocr_tesseract import TesseractSettings
-from memesent.ocr_words import (
-    Caption,
+from ..images import load_image
+from . import paddle, tesseract
+from .errors import (
     EngineMissingError,
     OCRError,
     OCRTimeoutError,
     PPOCRNotFoundError,
     TesseractNotFoundError,
-    caption,
 )
+from .paddle import PPOCRSettings
+from .tesseract import TesseractSettings
+from .words import Caption, caption
 
 __all__ = [
     "DEFAULT_ENGINE",
@@ -83,14 +82,14 @@ DEFAULT_SETTINGS = OCRSettings()
 
 def tesseract_available() -> bool:
     """Whether the tesseract program pytesseract points at can run (cached per program path)."""
-    return ocr_tesseract.available()
+    return tesseract.available()
 
 
 def engine_available(engine: str = DEFAULT_ENGINE) -> bool:
     """Whether `engine` can run here, so that the app can hide OCR instead of failing."""
     if engine not in ENGINES:
         raise ValueError(f"unknown OCR engine {engine!r}: choose one of {ENGINES}")
-    return ocr_paddle.available() if engine == "ppocr" else ocr_tesseract.available()
+    return paddle.available() if engine == "ppocr" else tesseract.available()
 
 
 def extract_caption(
@@ -110,15 +109,15 @@ def extract_caption(
     deadline = time.monotonic() + timeout
     picture = load_image(image)
     if engine == "ppocr":
-        if not ocr_paddle.available():
+        if not paddle.available():
             raise PPOCRNotFoundError()
-        return caption(ocr_paddle.read_words(picture, settings.ppocr, deadline), engine)
+        return caption(paddle.read_words(picture, settings.ppocr, deadline), engine)
     scale = _scale(picture.size, settings)
     if scale != 1.0:
         size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
         resample = Image.Resampling.BICUBIC if scale > 1 else Image.Resampling.BOX
         picture = picture.resize(size, resample)
-    return caption(ocr_tesseract.read_words(picture, settings.tesseract, deadline), engine)
+    return caption(tesseract.read_words(picture, settings.tesseract, deadline), engine)
 
 
 def _scale(size: tuple[int, int], settings: OCRSettings) -> float:

@@ -1,6 +1,6 @@
 """Scoring caption OCR against people's transcriptions: words normalised, bags of words compared.
 
-Used by the OCR benchmark (`python -m benchmarks.ocr_accuracy`) and its tests; the MultiOFF
+Used by the OCR benchmark (`python -m benchmarks.ocr_accuracy`) and the OCR tests; the MultiOFF
 layout (`labels.csv` with `image_name, sentence`, pictures in `images/`) is read here too.
 """
 

@@ -1,9 +1,8 @@
 """Words read by an OCR engine and how they become a caption, shared by every engine.
 
-An engine (`memesent.ocr_tesseract`, `memesent.ocr_paddle`) turns a picture into `Word`s with
+An engine (`memesent.ocr.tesseract`, `memesent.ocr.paddle`) turns a picture into `Word`s with
 boxes and confidences; `caption` keeps the confident ones, joins them into rows top to bottom,
-drops watermarks such as `imgflip.com` and returns the `Caption`. OCR's errors live here too, so
-that each engine raises the same ones.
+drops watermarks such as `imgflip.com` and returns the `Caption`.
 """
 
 from __future__ import annotations
@@ -12,40 +11,6 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-
-
-class OCRError(RuntimeError):
-    """OCR could not read the picture."""
-
-
-class EngineMissingError(OCRError):
-    """An OCR engine's program or package is not installed; the message says how to install it."""
-
-
-class TesseractNotFoundError(EngineMissingError):
-    """The tesseract program is not installed (or not where pytesseract looks)."""
-
-    def __init__(
-        self,
-        message: str = "OCR with Tesseract needs the tesseract program: "
-        "apt-get install tesseract-ocr (or brew install tesseract)",
-    ) -> None:
-        super().__init__(message)
-
-
-class PPOCRNotFoundError(EngineMissingError):
-    """The PP-OCR models (the `rapidocr-onnxruntime` package) or onnxruntime are not installed."""
-
-    def __init__(
-        self,
-        message: str = "OCR with PP-OCR needs its models and onnxruntime: "
-        "pip install rapidocr-onnxruntime onnxruntime",
-    ) -> None:
-        super().__init__(message)
-
-
-class OCRTimeoutError(OCRError):
-    """OCR took longer than the time allowed."""
 
 
 @dataclass
