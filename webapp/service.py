@@ -200,18 +200,13 @@ class MemeService:
         )
 
     def card(
-        self,
-        image: ImageInput | None,
-        caption: str | None,
-        explained: ExplanationView | None = None,
+        self, image: ImageInput | None, caption: str | None, explained: ExplanationView
     ) -> Image.Image:
         """The result card to share (`webapp.card`): the meme, its caption, the verdict with the
-        readings, and the heat map; from `explained` when the meme was just explained (the
-        explanation is the costly part), else explained here."""
+        readings, and the heat map of `explained`, this meme's explanation (the costly part,
+        which Analyze has just made)."""
         features = self.features(image, caption)
         result = self.predictor.predict_features(features)
-        if explained is None:
-            explained = self.explain(image, caption)
         picture = features.picture or Image.new("RGB", (400, 400), (235, 235, 235))
         return result_card(picture, features.caption, result, explained.overlay, explained.target)
 
