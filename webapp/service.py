@@ -1,8 +1,8 @@
 """What the app's events and API endpoints do, as plain values.
 
-`app.py` wires the page to these functions: OCR a caption (`read_caption`), score a meme,
-explain it and store a person's correction of it (`MemeService`), turning the library's results
-into what the page's components show (label dicts, highlighted words, modality shares, notes).
+OCR a caption (`read_caption`), score a meme, explain it and store a person's correction of it
+(`MemeService`), turning the library's results into what the page's components show (label
+dicts, highlighted words, modality shares, notes); `webapp.events` puts them in Gradio's terms.
 Input the model cannot use becomes an `InputError` (see `webapp.inputs`).
 """
 

@@ -1,8 +1,9 @@
 """How the page draws an answer, as HTML: the five levels of the whole meme with a typical
 meme's shares as markers on the same bars and the three-way summary folded in, the words' and
 the picture's readings as compact bars, and the caption's words coloured by which way they
-push. Plain functions of a `Prediction` or an explanation's word scores, so they are tested
-without a browser."""
+push; what the page shows before an answer and while the explanation waits for Analyze; and
+the page's CSS. Plain functions of a `Prediction` or an explanation's word scores, so they are
+tested without a browser."""
 
 from __future__ import annotations
 
@@ -23,9 +24,21 @@ NEGATIVE_RGB, POSITIVE_RGB = "178, 24, 43", "33, 102, 172"
 READING_NAMES = {"text": "The words alone", "image": "The picture alone"}
 MISSING = {"text": "no caption", "image": "no picture"}
 
+EMPTY = '<div class="ms-empty">Upload a meme or type a caption: the answer appears here.</div>'
+STALE_WORDS = (
+    '<div class="ms-words" id="word-scores"><i>Press Analyze to see which words and which '
+    "parts of the picture drove this answer.</i></div>"
+)
+HEAT_MAP_LABEL = "Where the picture drove the answer"
+
 
 def _name(level: str) -> str:
     return level.replace("_", " ")
+
+
+def heat_map_title(level: str) -> str:
+    """The heat map's title once it explains `level`."""
+    return f"Where the picture drove “{_name(level)}”"
 
 
 def levels_html(prediction: Prediction) -> str:

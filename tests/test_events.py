@@ -1,0 +1,130 @@
+"""The page's events (`webapp.events.PageEvents`) called as Gradio calls them, without a server:
+what each returns to the page, and the race between Analyze and a late live update."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from PIL import Image
+
+from memesent.quality import ReadingMargins
+from webapp import service, views
+from webapp.events import PageEvents
+from webapp.server import ROOT
+
+EXAMPLES_DIR = ROOT / "assets" / "examples"
+ROCKET, COFFEE = EXAMPLES_DIR / "rocket.jpg", EXAMPLES_DIR / "coffee.jpg"
+CAPTION = "FINALLY PASSED MY EXAM TO THE MOON"
+SKIP = gr.skip()
+
+
+def upload(path: Path) -> dict:
+    """A picture as the events get it: Gradio's raw file payload (`preprocess=False`)."""
+    return {"path": str(path), "meta": {"_type": "gradio.FileData"}}
+
+
+@pytest.fixture(scope="module")
+def events(predictor, shipped_model) -> PageEvents:
+    return PageEvents(service.MemeService(predictor, margins=ReadingMargins.load(shipped_model)))
+
+
+@pytest.fixture(autouse=True)
+def cards_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Result cards go to the test's folder, not the system's temporary one."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    yield
+
+
+def assert_stale(outputs: tuple) -> None:
+    """The explanation's four outputs are cleared: Analyze must be pressed again."""
+    overlay, words, shares, card = outputs[3:7]
+    assert overlay == gr.update(value=None, label=views.HEAT_MAP_LABEL)
+    assert words == views.STALE_WORDS and shares is None
+    assert card == gr.update(value=None, visible=False)
+
+
+def analyze(events: PageEvents, image: dict | None, caption: str) -> tuple[tuple, tuple]:
+    """Analyze's two steps: the answer at once, then the answer with the explanation."""
+    steps = list(events.analyze(image, caption))
+    assert len(steps) == 2
+    return steps[0], steps[1]
+
+
+def test_a_late_live_update_keeps_analyzes_explanation_of_its_picture_and_caption(events):
+    """Typing queues live updates; one that reaches the queue after Analyze, for the picture
+    and caption Analyze explained, leaves the explanation alone; for another caption, another
+    picture or a page that has explained nothing (another session), it clears it."""
+    meme = upload(ROCKET)
+    answer, explained = analyze(events, meme, CAPTION)
+    assert answer[3:] == (SKIP,) * 5  # the explanation, the card and the record wait
+    explained_for = explained[-1]
+    assert explained_for == [str(ROCKET), CAPTION]
+    assert explained[4] != views.STALE_WORDS and explained[6]["visible"] is True
+
+    late = events.rescore(meme, CAPTION, explained_for)
+    assert late[:3] == explained[:3]
+    assert late[3:] == (SKIP,) * 4  # every output of the explanation left as Analyze left it
+
+    assert_stale(events.rescore(meme, CAPTION + "!", explained_for))
+    assert_stale(events.rescore(upload(COFFEE), CAPTION, explained_for))
+    assert_stale(events.rescore(meme, CAPTION, None))
+
+
+def test_analyze_names_the_level_its_heat_map_explains_and_offers_the_card(events, tmp_path):
+    _, (*_, overlay, words, shares, card, _) = analyze(events, upload(ROCKET), CAPTION)
+    explained = events.memes.explain(str(ROCKET), CAPTION)
+    assert overlay["label"] == views.heat_map_title(explained.target)
+    assert overlay["value"].size == explained.overlay.size
+    assert words == explained.words_html and shares == explained.modality
+    assert Path(card["value"]).parent == tmp_path
+    with Image.open(card["value"]) as png:
+        assert png.format == "PNG" and png.size == (1200, 675)
+
+
+def test_a_new_picture_clears_the_answer_the_explanation_and_its_record(events):
+    cleared = events.new_picture()
+    assert cleared[:3] == (views.EMPTY, "", "")
+    assert_stale(cleared)
+    assert cleared[7] is None  # no record: a live update after it clears, never keeps
+
+
+def test_live_updates_say_what_is_wrong_instead_of_failing(events, tmp_path):
+    nothing = events.rescore(None, "  ", None)
+    assert nothing[:3] == (views.EMPTY, "", "")
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"not a picture at all\n" * 10)
+    answer, readings, note, *_ = events.rescore(upload(bad), CAPTION, None)
+    assert (answer, readings) == (views.EMPTY, "")
+    assert note.startswith("*This file is not a picture memesent can read")
+
+
+def test_bad_input_is_a_message_for_the_person(events, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_bytes(b"not a picture at all\n" * 10)
+    with pytest.raises(gr.Error, match="not a picture memesent can read"):
+        list(events.analyze(upload(bad), CAPTION))
+    for call in (events.predict, events.explain, events.analyze_example):
+        with pytest.raises(gr.Error, match="Add a meme first"):
+            call(None, "")
+    with pytest.raises(gr.Error, match="Corrections are not switched on"):
+        events.correct(upload(ROCKET), CAPTION, "positive")
+
+
+def test_upload_reads_the_caption_only_when_asked(events):
+    assert events.read_caption_on_upload(upload(ROCKET), False) == (SKIP, "")
+    assert events.show("a note") == "a note"
+
+
+def test_examples_are_cached_as_plain_values(events):
+    """Gradio's example cache stores no update of a `gr.Image`: an example's outputs are the
+    values themselves, and no card."""
+    answer, readings, note, overlay, words, shares = events.analyze_example(upload(ROCKET), CAPTION)
+    want = events.memes.predict(str(ROCKET), CAPTION)
+    assert (answer, readings, note) == (want.answer_html, want.readings_html, want.shift_note)
+    assert isinstance(overlay, Image.Image)
+    assert words == events.memes.explain(str(ROCKET), CAPTION).words_html
+    assert isinstance(shares, dict) and set(shares) == {"text", "image"}
