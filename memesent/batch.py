@@ -1,8 +1,8 @@
 """Scoring a collection of memes on one machine: pictures decoded (and captions read with OCR)
 in worker processes, the model run in batches in this one, rows written as they come.
 
-Workers are started with `spawn` and import only the light modules (Pillow, NumPy, tesseract's
-wrapper), never torch; each picture is decoded, its caption read if asked, and squeezed to the
+Workers are started with `spawn` and import only the light modules (Pillow, NumPy, the OCR
+engines), never torch; each picture is decoded, its caption read if asked, and squeezed to the
 image backbone's source size there, so what crosses between processes is small. At most
 `WINDOW_BATCHES` batches are in flight, so memory stays flat however long the collection is.
 """
@@ -26,7 +26,7 @@ from .labels import LABELS
 from .results import Results
 
 if TYPE_CHECKING:
-    from .predictor import Prediction
+    from .predictor import Prediction, Predictor
 
 WINDOW_BATCHES = 4  # batches decoded ahead of the model, and scored together
 
@@ -73,8 +73,9 @@ def prepare(job: Job, captions: CaptionSource, source_size: int) -> Prepared:
 
 
 def _quiet_worker() -> None:
-    """Workers leave Ctrl-C to the main process (which stops them) and give tesseract one
-    thread: each worker is one core's worth of work."""
+    """Workers leave Ctrl-C to the main process (which stops them) and run OCR on one thread
+    (PP-OCR's settings say one; `OMP_THREAD_LIMIT` holds tesseract to one): each worker is one
+    core's worth of work."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["OMP_THREAD_LIMIT"] = "1"
 
@@ -125,7 +126,9 @@ def result_row(prepared: Prepared, answer: Prediction | None, model: str) -> dic
     return row
 
 
-def score_prepared(prepared: list[Prepared], predictor, model: str, batch_size: int) -> list[dict]:
+def score_prepared(
+    prepared: list[Prepared], predictor: Predictor, model: str, batch_size: int
+) -> list[dict]:
     """The rows of `prepared`, in order: the memes without an error scored by `predictor` in
     batches of `batch_size`, the others with their error."""
     ready = [p for p in prepared if not p.error]
@@ -153,7 +156,7 @@ def pending(jobs: list[Job], results: Results) -> list[Job]:
 
 def score_collection(
     jobs: list[Job],
-    predictor,
+    predictor: Predictor,
     results: Results,
     model: str,
     captions: CaptionSource = CaptionSource(),
@@ -185,7 +188,12 @@ def score_collection(
 
 
 def _score_batch(
-    batch: list[Prepared], predictor, results: Results, model: str, tally: Tally, batch_size: int
+    batch: list[Prepared],
+    predictor: Predictor,
+    results: Results,
+    model: str,
+    tally: Tally,
+    batch_size: int,
 ) -> None:
     rows = score_prepared(batch, predictor, model, batch_size)
     results.write(rows)

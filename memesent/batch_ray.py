@@ -30,16 +30,15 @@ class EngineError(RuntimeError):
 
 
 class RayScorer:
-    """Ray Data's callable class: one `Predictor` per actor, a batch of jobs in, rows out."""
+    """Ray Data's callable class: one `Predictor` per actor, a batch of jobs in, rows out. Each
+    actor has one CPU (`num_cpus=1`), so torch runs on one thread there."""
 
-    def __init__(
-        self, model_dir: str | None, model: str, captions: CaptionSource, threads: int
-    ) -> None:
+    def __init__(self, model_dir: str | None, model: str, captions: CaptionSource) -> None:
         import torch
 
         from .predictor import Predictor
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(1)
         self.predictor = Predictor.load(model_dir)
         self.model, self.captions = model, captions
         self.source_size = self.predictor.image_encoder.spec.source_size
@@ -129,7 +128,6 @@ def score_with_ray(
                 "model_dir": model_dir,
                 "model": model,
                 "captions": captions,
-                "threads": 1,
             },
             batch_size=batch_size,
             concurrency=workers,

@@ -18,6 +18,8 @@ from .results import ResultsError, open_results
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .ocr import DEFAULT_ENGINE, ENGINES
+
     parser = argparse.ArgumentParser(prog="memesent", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     predict = sub.add_parser(
@@ -35,7 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     source = predict.add_mutually_exclusive_group()
     source.add_argument("--caption", default=None, help="the caption of every meme")
-    source.add_argument("--ocr", action="store_true", help="read each caption with OCR (tesseract)")
+    source.add_argument(
+        "--ocr",
+        action="store_true",
+        help="read each picture's caption with OCR first, with `memesent ocr`'s default engine "
+        f"({DEFAULT_ENGINE})",
+    )
     predict.add_argument("--out", type=Path, help="results file: .csv, .jsonl or .parquet")
     predict.add_argument(
         "--workers",
@@ -44,12 +51,19 @@ def _parser() -> argparse.ArgumentParser:
         help="processes decoding pictures and reading captions (0: this one; default: one per "
         "core); with --engine ray, the number of actors",
     )
-    predict.add_argument("--engine", choices=("local", "ray"), default="local")
+    predict.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="where the memes are scored: here, or on Ray (RAY_ADDRESS's cluster, else a local "
+        "one)",
+    )
     predict.add_argument("--batch-size", type=int, default=32, help="memes per model call")
     predict.add_argument("--model", default=None, help="model folder (default: the shipped model)")
-    predict.add_argument("--json", action="store_true", help="one JSON object per line (stdout)")
+    predict.add_argument(
+        "--json", action="store_true", help="without --out: one JSON object per meme on stdout"
+    )
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
-    from .ocr import DEFAULT_ENGINE, ENGINES
 
     ocr = sub.add_parser("ocr", help="read the caption of each meme (PP-OCR or Tesseract)")
     ocr.add_argument("inputs", nargs="+", metavar="INPUT", help="pictures or folders")

@@ -89,21 +89,15 @@ class Predictor:
         self._lock = threading.RLock()
 
     @classmethod
-    def load(
-        cls,
-        path: str | Path | None = None,
-        *,
-        text_backbone: str | None = None,
-        image_backbone: str | None = None,
-    ) -> Predictor:
+    def load(cls, path: str | Path | None = None) -> Predictor:
         """Load a model folder (default: the shipped `assets/model/`) and the backbones it names.
 
-        Naming other backbones than the ones the model was trained on raises `CheckpointError`.
+        A model whose backbones or preprocessing differ from this memesent's raises
+        `CheckpointError` before any backbone loads; an unknown backbone, `BackboneError`.
         """
         head, adapter = load_model_weights(path or DEFAULT_MODEL_DIR)
         config = head.config
-        text_name = text_backbone or config.text.name
-        image_name = image_backbone or config.image.name
+        text_name, image_name = config.text.name, config.image.name
         if text_name in TEXT_SPECS and image_name in IMAGE_SPECS:
             text_spec = replace(TEXT_SPECS[text_name], tuning=config.text.tuning)
             check_backbones(config, text_spec, IMAGE_SPECS[image_name])

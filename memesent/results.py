@@ -32,7 +32,6 @@ RESULT_COLUMNS = (
     "error",
     "model",
 )
-SUFFIXES = (".csv", ".jsonl", ".parquet")
 PARQUET_ROWS = 1_000
 
 

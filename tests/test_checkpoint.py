@@ -18,7 +18,7 @@ from memesent.model import MemeHead, ModelConfig
 def test_round_trip_gives_identical_outputs(tmp_path, kind):
     torch.manual_seed(0)
     rates = (0.1, 0.2, 0.3, 0.25, 0.15)
-    config = ModelConfig(fusion=FusionConfig(kind=kind), members=3, calibration="vector")
+    config = ModelConfig(fusion=FusionConfig(kind=kind), members=3, calibration="valence")
     config.base_rates = rates
     head = MemeHead(config).eval()
     head.calibration_scale.copy_(torch.tensor([0.3, 0.6, 0.9]))
@@ -33,7 +33,7 @@ def test_round_trip_gives_identical_outputs(tmp_path, kind):
         for reading, logp in head.readings(t, i).items():
             assert torch.equal(logp, loaded.readings(t, i)[reading]), reading
     assert loaded.config.fusion.kind == kind and loaded.config.members == 3
-    assert loaded.config.calibration == "vector" and loaded.config.base_rates == rates
+    assert loaded.config.calibration == "valence" and loaded.config.base_rates == rates
 
 
 def test_heads_follow_the_backbone_sizes():
@@ -49,12 +49,11 @@ def test_heads_follow_the_backbone_sizes():
 
 def test_other_backbones_are_refused(tmp_path, text_encoder, image_encoder):
     save_checkpoint(MemeHead(ModelConfig()), tmp_path)
+    config = load_checkpoint(tmp_path).config
     with pytest.raises(CheckpointError, match=r"efficientnet-lite0.*not on resnet18"):
-        Predictor.load(tmp_path, image_backbone="resnet18")
+        check_backbones(config, text_encoder.spec, IMAGE_SPECS["resnet18"])
     with pytest.raises(CheckpointError, match=r"all-MiniLM-L6-v2.*not on bert-base-uncased"):
-        check_backbones(
-            load_checkpoint(tmp_path).config, TEXT_SPECS["bert-base-uncased"], image_encoder.spec
-        )
+        check_backbones(config, TEXT_SPECS["bert-base-uncased"], image_encoder.spec)
 
 
 def test_changed_preprocessing_is_refused(tmp_path, text_encoder, image_encoder):

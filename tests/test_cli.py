@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from helpers import draw_meme, photo, run_memesent
+
+from memesent.ocr import DEFAULT_ENGINE, engine_available
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,12 +93,24 @@ def test_predict_ocr_without_its_engine_stops_once_with_the_install_hint(
     assert code == 2 and err.count("memesent:") == 1 and "pip install rapidocr" in err
 
 
-needs_tesseract = pytest.mark.skipif(
-    shutil.which("tesseract") is None, reason="the tesseract program is not installed"
+needs_ocr = pytest.mark.skipif(
+    not engine_available(DEFAULT_ENGINE),
+    reason=f"the default OCR engine, {DEFAULT_ENGINE}, is not installed",
 )
 
 
-@needs_tesseract
+def test_the_ocr_option_says_which_engine_reads(capsys):
+    from memesent.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    usage = " ".join(capsys.readouterr().out.split())
+    start = usage.index("--ocr read")
+    ocr_help = usage[start : usage.index("--out OUT", start)]
+    assert f"({DEFAULT_ENGINE})" in ocr_help, ocr_help
+
+
+@needs_ocr
 def test_ocr_command_reads_captions(tmp_path):
     path = tmp_path / "meme.png"
     draw_meme(photo("rocket"), "FINALLY FRIDAY", "WEEKEND MODE").save(path)
@@ -110,7 +123,7 @@ def test_ocr_command_reads_captions(tmp_path):
     assert plain.stdout.startswith(f"== {path} (confidence ") and "FRIDAY" in plain.stdout
 
 
-@needs_tesseract
+@needs_ocr
 def test_predict_with_ocr_scores_the_caption_it_read(tmp_path, shipped_model, predictor):
     path = tmp_path / "meme.png"
     draw_meme(photo("rocket"), "FINALLY FRIDAY", "WEEKEND MODE").save(path)
