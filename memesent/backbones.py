@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .errors import BackboneError
 from .images import squeeze
 from .optimize import optimize_for_cpu
 
@@ -96,10 +97,6 @@ HUB_REVISIONS: dict[str, HubModel] = {
 }
 # torchvision's ResNet18 ImageNet weights are pinned by content: their file name carries the
 # start of their SHA-256 (resnet18-f37072fd.pth), which torchvision checks after downloading.
-
-
-class BackboneError(RuntimeError):
-    """A backbone name is unknown or its weights cannot be loaded."""
 
 
 def _spec(registry: dict, name: str, kind: str):

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, cast
 
 from .batch import CaptionSource, Tally, prepare, score_prepared
 from .collection import Job
+from .errors import MemesentError
 from .results import RESULT_COLUMNS, Results
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-class EngineError(RuntimeError):
+class RayEngineError(MemesentError, RuntimeError):
     """The Ray engine cannot run; the message says what to do."""
 
 
@@ -91,7 +92,7 @@ def score_with_ray(
         import ray
         import ray.data
     except ImportError as err:
-        raise EngineError(
+        raise RayEngineError(
             "--engine ray needs Ray: pip install -r requirements-ray.txt (or: pip install "
             "'ray[data]')"
         ) from err
@@ -106,7 +107,7 @@ def score_with_ray(
             ignore_reinit_error=True,
         )
     except (ConnectionError, RuntimeError, ValueError) as err:
-        raise EngineError(f"could not reach the Ray cluster at {address!r}: {err}") from err
+        raise RayEngineError(f"could not reach the Ray cluster at {address!r}: {err}") from err
     try:
         for name in ("ray", "ray.data"):  # memesent shows its own progress; Ray's notes go
             logging.getLogger(name).setLevel(logging.ERROR)

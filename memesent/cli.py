@@ -191,7 +191,7 @@ def _run(args, jobs, skipped, model_dir, model, results) -> int:
 
     from .backbones import BackboneError
     from .batch import CaptionSource, score_collection
-    from .batch_ray import EngineError, score_with_ray
+    from .batch_ray import RayEngineError, score_with_ray
     from .checkpoint import CheckpointError
     from .predictor import Predictor
 
@@ -220,7 +220,7 @@ def _run(args, jobs, skipped, model_dir, model, results) -> int:
         where = f"in {args.out}: run the same command again to go on" if args.out else "above"
         print(f"\nmemesent: stopped; the memes scored so far are {where}", file=sys.stderr)
         return 130
-    except (CheckpointError, BackboneError, ResultsError, EngineError) as err:
+    except (CheckpointError, BackboneError, ResultsError, RayEngineError) as err:
         print(f"memesent: {err}", file=sys.stderr)
         return 2
     finally:

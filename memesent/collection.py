@@ -19,6 +19,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from .errors import MemesentError
+
 
 def leaves_folder(name: str) -> bool:
     """Whether a picture name from a CSV would leave the folder it is read in (an absolute path,
@@ -27,7 +29,7 @@ def leaves_folder(name: str) -> bool:
     return relative.is_absolute() or ".." in relative.parts
 
 
-class ManifestError(ValueError):
+class ManifestError(MemesentError, ValueError):
     """A manifest that cannot be read as a whole; the message names what is wrong."""
 
 

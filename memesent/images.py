@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import MemesentError
+
 ImageInput = Image.Image | str | Path | bytes
 MAX_PIXELS = 89_478_485  # Pillow's own decompression-bomb limit (about 89 megapixels)
 
 
-class NotAnImageError(ValueError):
+class NotAnImageError(MemesentError, ValueError):
     """The input could not be read as a picture."""
 
 

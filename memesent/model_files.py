@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from .errors import MemesentError
+
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 # The shipped model: copied into the package when it is built (setup.py), so an installed
@@ -17,7 +19,7 @@ DEFAULT_MODEL_DIR = (
 )
 
 
-class CheckpointError(ValueError):
+class CheckpointError(MemesentError, ValueError):
     """A model folder is missing, malformed, or does not fit the backbones or labels asked for."""
 
 

@@ -21,6 +21,7 @@ from .backbones import (
 from .captions import clean_caption
 from .checkpoint import DEFAULT_MODEL_DIR, check_backbones, load_model_weights
 from .encoded import MemeFeatures
+from .errors import NothingToScoreError
 from .images import ImageInput, load_image
 from .labels import LABELS, LABELS3, collapse
 from .model import READINGS, MemeHead
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
     from .explain import Explanation
 
 Distribution = dict[str, float]
-
-
-class NothingToScoreError(ValueError):
-    """A meme with neither a picture nor a caption: there is nothing to read."""
 
 
 @dataclass(frozen=True)

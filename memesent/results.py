@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol, TextIO
 
+from .errors import MemesentError
 from .labels import LABELS
 
 RESULT_COLUMNS = (
@@ -35,7 +36,7 @@ RESULT_COLUMNS = (
 PARQUET_ROWS = 1_000
 
 
-class ResultsError(ValueError):
+class ResultsError(MemesentError, ValueError):
     """A results file that cannot be used for this run; the message says what to do."""
 
 

@@ -293,3 +293,48 @@ def test_installed_package_reads_captions_with_pp_ocr(installed, tmp_path):
         text=True,
     )
     assert Path(where.stdout.strip()).is_relative_to(installed), where.stderr
+
+
+TYPED_USE = """\
+from memesent import MemesentError, OCRError, Predictor
+
+p = Predictor.load()
+reveal_type(Predictor.load)
+reveal_type(p.predict(None, "a caption"))
+reveal_type(p.explain(None, "a caption"))
+reveal_type(OCRError("unreadable"))
+"""
+# memesent's own modules are checked; its dependencies (torch above all) are skipped, which
+# keeps mypy to seconds
+TYPED_USE_CONFIG = """\
+[mypy]
+follow_imports = skip
+[mypy-memesent,memesent.*]
+follow_imports = normal
+"""
+
+
+def test_a_users_type_checker_sees_the_real_classes(installed, tmp_path):
+    """`Predictor`, `Prediction`, `Explanation` and the errors load on first use, yet a type
+    checker run on a user's code against the installed package (py.typed) sees their classes,
+    not Any."""
+    pytest.importorskip("mypy")
+    (tmp_path / "use.py").write_text(TYPED_USE)
+    (tmp_path / "mypy.ini").write_text(TYPED_USE_CONFIG)
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "mypy", "--config-file", "mypy.ini", "--no-error-summary"),
+            *("--python-executable", str(installed / "bin" / "python"), "use.py"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    revealed = [line.split("Revealed type is ")[-1] for line in done.stdout.splitlines()]
+    assert revealed == [
+        '"def (path: str | pathlib.Path | None =) -> memesent.predictor.Predictor"',
+        '"memesent.predictor.Prediction"',
+        '"memesent.explain.Explanation"',
+        '"memesent.ocr.errors.OCRError"',
+    ], done.stdout + done.stderr

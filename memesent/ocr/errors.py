@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..errors import MemesentError
 
-class OCRError(RuntimeError):
+
+class OCRError(MemesentError, RuntimeError):
     """OCR could not read the picture."""
 
 
