@@ -10,10 +10,9 @@ import pytest
 from helpers import draw_meme, photo
 from PIL import Image
 
-from memesent import LABELS, LABELS3
+from memesent import LABELS, LABELS3, NothingToScoreError
 from memesent.images import NotAnImageError
 from memesent.labels import positive_share
-from memesent.predictor import NothingToScoreError
 
 
 def _check(result):
