@@ -22,9 +22,8 @@ from .tuning import LoraSpec
 # - `valence`: of the probability on the two sides of neutral, the positive side's log-odds are
 #   scaled and shifted (Platt scaling); neutral's share and the split within each side stay as
 #   trained. For memes whose labels say the side but never "neutral" (MET-Meme).
-# - `vector`: the log-probabilities are scaled and shifted by a bias per level (a head that
-#   knows nothing falls back to the base rates); `temperature`: only scaled; `none`: as trained.
-CALIBRATIONS = ("valence", "vector", "temperature", "none")
+# - `none`: as trained (the write-up's recipe).
+CALIBRATIONS = ("valence", "none")
 READINGS = ("text", "image", "both")
 
 
@@ -96,6 +95,19 @@ class ModelConfig:
             sources=d.get("sources", {}),
             training=d.get("training", {}),
         )
+
+
+def reading_masks(
+    has_text: torch.Tensor, has_image: torch.Tensor, distinct: bool = False
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """For each of `READINGS`, which modalities it reads of every example, (text mask, image
+    mask): the words alone, the picture alone, and both (for an example with one modality, the
+    one it has). With `distinct`, `both` reads only the examples that have both: for the others
+    it would repeat their one reading, which training must not count twice."""
+    no = torch.zeros_like(has_text)
+    whole = has_text & has_image
+    both = (whole, whole) if distinct else (has_text, has_image)
+    return {"text": (has_text, no), "image": (no, has_image), "both": both}
 
 
 def reading_index(has_text: torch.Tensor, has_image: torch.Tensor) -> torch.Tensor:
@@ -184,11 +196,9 @@ class MemeHead(nn.Module):
         (rows without a caption: NaN), the picture alone (rows without a picture: NaN), and
         both (for a meme with one modality, the reading of the one it has)."""
         has_text, has_image = _masks(text, has_text, has_image)
-        no = torch.zeros_like(has_text)
         out = {
-            "text": self(text, image, has_text, no),
-            "image": self(text, image, no, has_image),
-            "both": self(text, image, has_text, has_image),
+            reading: self(text, image, use_text, use_image)
+            for reading, (use_text, use_image) in reading_masks(has_text, has_image).items()
         }
         out["text"][~has_text] = float("nan")
         out["image"][~has_image] = float("nan")
@@ -218,8 +228,6 @@ def apply_calibration(
     positive side's log-odds (see `CALIBRATIONS`)."""
     if method == "none":
         return logp.log_softmax(-1)
-    if method != "valence":
-        return (scale * logp + bias).log_softmax(-1)
     valence = torch.as_tensor(VALENCE, device=logp.device)
     positive, negative = valence > 0, valence < 0
     log_pos = logp[:, positive].logsumexp(-1, keepdim=True)

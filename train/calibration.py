@@ -1,10 +1,10 @@
 """Fitting a reading's calibration on memes that neither trained the head nor chose its epoch.
 
-`memesent.model.apply_calibration` defines the methods. All are fitted by maximum likelihood
-of the labels' allowed levels (the marginal likelihood, `train.losses`), with L-BFGS (Guo et
-al., 2017, for temperature and vector scaling; Platt, 1999, for the valence's log-odds). A head
-whose scores carry no information gets a scale near 0: with `vector`, biases that reproduce the
-calibration memes' base rates; with `valence`, their share of positive memes.
+`memesent.model.apply_calibration` defines the methods. `valence` is fitted by maximum
+likelihood of the labels' allowed levels (the marginal likelihood, `train.losses`), with L-BFGS
+(Platt, 1999, on the sides' log-odds); `none` has nothing to fit. A head whose scores carry no
+information gets a scale near 0 and a shift that reproduces the calibration memes' share of
+positive memes.
 
 A weak Gaussian prior pulls the scale toward 1 (a penalty of (scale - 1)² / 2n, n memes): on a
 small calibration part where the head happens to be always right, the likelihood alone would
@@ -42,9 +42,8 @@ def fit_calibration(
     n = len(x)
     # scale = softplus(raw) keeps it positive; raw starts where the scale is 1
     raw = torch.full((1,), math.log(math.e - 1), dtype=torch.float64, requires_grad=True)
-    bias = torch.zeros(levels, dtype=torch.float64, requires_grad=method in ("vector", "valence"))
-    params = [raw, bias] if bias.requires_grad else [raw]
-    opt = torch.optim.LBFGS(params, lr=0.5, max_iter=500, line_search_fn="strong_wolfe")
+    bias = torch.zeros(levels, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([raw, bias], lr=0.5, max_iter=500, line_search_fn="strong_wolfe")
 
     def loss() -> torch.Tensor:
         opt.zero_grad()
@@ -56,9 +55,5 @@ def fit_calibration(
 
     opt.step(loss)
     scale = F.softplus(raw).detach()[0]
-    bias = bias.detach()
-    if method == "vector":
-        bias = bias - bias.mean()
-    elif method == "valence":
-        bias = torch.cat([bias[:1], torch.zeros(levels - 1, dtype=bias.dtype)])
-    return scale.float(), bias.float()
+    shift = bias.detach()[:1]  # the valence reads the first entry only
+    return scale.float(), torch.cat([shift, torch.zeros(levels - 1, dtype=shift.dtype)]).float()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from memesent.model import READINGS, MemeHead, ModelConfig
+from memesent.model import READINGS, MemeHead, ModelConfig, reading_masks
 
 from .calibration import fit_calibration
 from .losses import marginal_nll
@@ -77,13 +77,12 @@ def _batch_loss(
 ) -> torch.Tensor:
     """Mean marginal log-loss of the examples `idx`: each modality it has read alone, and both
     together when it has both (their mean)."""
-    t, i = pool.text[idx], image
-    has_t, has_i, allowed = pool.has_text[idx], pool.has_image[idx], pool.allowed[idx]
-    no = torch.zeros_like(has_t)
+    t, i, allowed = pool.text[idx], image, pool.allowed[idx]
     net = head.members[member]
     std_t, std_i = head.standardise(t, i)
     losses, counts = torch.zeros(len(idx)), torch.zeros(len(idx))
-    for use_t, use_i in ((has_t, no), (no, has_i), (has_t & has_i, has_t & has_i)):
+    masks = reading_masks(pool.has_text[idx], pool.has_image[idx], distinct=True)
+    for use_t, use_i in masks.values():
         rows = use_t | use_i
         if rows.any():
             logits = net(std_t[rows], std_i[rows], use_t[rows], use_i[rows])
@@ -98,11 +97,10 @@ def validation_log_loss(head: MemeHead, member: int | None, pool: Pool, idx: np.
     or the whole ensemble when `member` is None). Rows lacking a reading's modality sit out."""
     head.eval()
     idx_t = torch.as_tensor(idx)
-    t, i = pool.text[idx_t], pool.image[idx_t]
-    has_t, has_i, allowed = pool.has_text[idx_t], pool.has_image[idx_t], pool.allowed[idx_t]
-    no = torch.zeros_like(has_t)
+    t, i, allowed = pool.text[idx_t], pool.image[idx_t], pool.allowed[idx_t]
     scores = []
-    for use_t, use_i in ((has_t, no), (no, has_i), (has_t & has_i, has_t & has_i)):
+    masks = reading_masks(pool.has_text[idx_t], pool.has_image[idx_t], distinct=True)
+    for use_t, use_i in masks.values():
         rows = use_t | use_i
         if not rows.any():
             continue
@@ -182,10 +180,8 @@ def reading_log_probs(
     t, im, has_t, has_i = pool.text[i], pool.image[i], pool.has_text[i], pool.has_image[i]
     if calibrated:
         return {r: v.numpy() for r, v in head.readings(t, im, has_t, has_i).items()}
-    no = torch.zeros_like(has_t)
     out = {}
-    pairs = ((has_t, no), (no, has_i), (has_t, has_i))
-    for r, (use_t, use_i) in zip(READINGS, pairs, strict=True):
+    for r, (use_t, use_i) in reading_masks(has_t, has_i).items():
         logp = head.combine(head.members_logits(t, im, use_t, use_i)).double()
         logp[~(use_t | use_i)] = float("nan")
         out[r] = logp.numpy()

@@ -297,8 +297,6 @@ def model_card(cfg: TrainConfig, metrics: dict) -> str:
     method = {
         "valence": "the positive side's log-odds scaled and shifted (neutral's share and the "
         "split within each side as trained)",
-        "vector": "a temperature and a bias per level",
-        "temperature": "a temperature",
         "none": "none",
     }[cal["method"]]
     rates = ", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in metrics["base_rates"].items())
