@@ -85,7 +85,6 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--fusion", choices=list(FUSIONS), default=d.fusion)
     p.add_argument("--hidden", type=int, default=d.hidden)
     p.add_argument("--dropout", type=float, default=d.dropout)
-    p.add_argument("--members", type=int, default=d.members, help="ensemble size (seeds)")
     p.add_argument(
         "--calibration",
         choices=CALIBRATIONS,
@@ -105,8 +104,8 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--calib-fraction", type=float, default=d.calib_fraction)
     p.add_argument("--test-fraction", type=float, default=d.test_fraction)
     a = p.parse_args(argv)
-    if a.members < 1 or a.epochs < 1 or a.tuning_steps < 1 or a.lora_rank < 1:
-        p.error("--members, --epochs, --tuning-steps and --lora-rank must be at least 1")
+    if a.epochs < 1 or a.tuning_steps < 1 or a.lora_rank < 1:
+        p.error("--epochs, --tuning-steps and --lora-rank must be at least 1")
     parts = (a.val_fraction, a.calib_fraction, a.test_fraction)
     if not (all(0 < f < 1 for f in parts) and sum(parts) < 1):
         p.error(

@@ -86,7 +86,6 @@ class TrainConfig:
     fusion: str = "gated"
     hidden: int = 256
     dropout: float = 0.3
-    members: int = 1
     calibration: str = "valence"
     head: HeadSettings = field(default_factory=HeadSettings)
     seed: int = 0
@@ -153,7 +152,6 @@ class TrainConfig:
             text=text,
             image=image,
             fusion=fusion,
-            members=self.members,
             calibration=self.calibration,
             text_tuning=lora,
             training=self.to_dict(),

@@ -6,7 +6,6 @@ memes are then named `folder/image_name`, so the names stay unique.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +19,6 @@ from memesent.images import NotAnImageError, load_image
 from memesent.labels import LABELS
 
 REQUIRED = ("image_name", "overall_sentiment")
-# Memotion's auxiliary annotations, each as its ordered levels; used as extra training targets.
-AUX_LEVELS: dict[str, tuple[str, ...]] = {
-    "humour": ("not_funny", "funny", "very_funny", "hilarious"),
-    "sarcasm": ("not_sarcastic", "general", "twisted_meaning", "very_twisted"),
-    "offensive": ("not_offensive", "slight", "very_offensive", "hateful_offensive"),
-    "motivational": ("not_motivational", "motivational"),
-}
 
 
 class DataError(ValueError):
@@ -35,14 +27,13 @@ class DataError(ValueError):
 
 @dataclass
 class MemeSet:
-    """Memes that passed the checks: names, picture paths, captions, label indices, and
-    auxiliary targets; `skipped` lists (name, reason) for the rows left out."""
+    """Memes that passed the checks: names, picture paths, captions and level indices;
+    `skipped` lists (name, reason) for the rows left out."""
 
     names: list[str]
     image_paths: list[Path]
     captions: list[str]
     labels: np.ndarray
-    aux: dict[str, np.ndarray]
     skipped: list[tuple[str, str]]
 
     def __len__(self) -> int:
@@ -68,7 +59,6 @@ def load_memes(data: str | Path | Sequence[str | Path]) -> MemeSet:
         image_paths=[x for p in parts for x in p.image_paths],
         captions=[c for p in parts for c in p.captions],
         labels=np.concatenate([p.labels for p in parts]),
-        aux={k: np.concatenate([p.aux[k] for p in parts]) for k in AUX_LEVELS},
         skipped=[s for p in parts for s in p.skipped],
     )
 
@@ -78,7 +68,6 @@ def _load_folder(data_dir: Path, prefix: str) -> MemeSet:
 
     Missing columns, unknown labels and an empty folder stop with a `DataError`; rows whose image
     is missing or unreadable are skipped and listed in `skipped` as (image_name, reason).
-    Auxiliary targets are -1 where blank or unknown.
     """
     root = Path(data_dir)
     csv = root / "labels.csv"
@@ -121,7 +110,6 @@ def _load_folder(data_dir: Path, prefix: str) -> MemeSet:
         image_paths=[root / "images" / df["image_name"].iloc[i] for i in keep],
         captions=[captions[i] for i in keep],
         labels=np.array([index[labels.iloc[i]] for i in keep], dtype=np.int64),
-        aux={k: _aux(df, k, levels)[keep] for k, levels in AUX_LEVELS.items()},
         skipped=[(prefix + name, reason) for name, reason in skipped],
     )
 
@@ -132,13 +120,6 @@ def _captions(df: pd.DataFrame) -> list[str]:
     )
     ocr = df["text_ocr"] if "text_ocr" in df.columns else pd.Series([""] * len(df))
     return [(c if c.strip() else o).strip() for c, o in zip(corrected, ocr, strict=True)]
-
-
-def _aux(df: pd.DataFrame, column: str, levels: tuple[str, ...]) -> np.ndarray:
-    if column not in df.columns:
-        return np.full(len(df), -1, dtype=np.int64)
-    index = {v: i for i, v in enumerate(levels)}
-    return np.array([index.get(v.strip(), -1) for v in df[column]], dtype=np.int64)
 
 
 def image_problem(images: Path, name: str) -> str | None:
@@ -157,10 +138,6 @@ def image_problem(images: Path, name: str) -> str | None:
     return None
 
 
-# Split attribute -> its key in split.json
-SPLIT_PARTS = {"train": "train", "val": "val", "calib": "calibration", "test": "test"}
-
-
 @dataclass
 class Split:
     """Indices into a `MemeSet`: `train` fits the head, `val` chooses its epoch, `calib` fits its
@@ -170,11 +147,6 @@ class Split:
     val: np.ndarray
     calib: np.ndarray
     test: np.ndarray
-
-    def save(self, path: Path, names: list[str]) -> None:
-        """`split.json`: the image names of each part, under the keys of `SPLIT_PARTS`."""
-        parts = {key: [names[i] for i in getattr(self, a)] for a, key in SPLIT_PARTS.items()}
-        path.write_text(json.dumps(parts))
 
 
 def stratified_split(

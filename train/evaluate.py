@@ -26,7 +26,7 @@ from memesent.labels import TO3_INDEX, collapse
 from .config import data_specs
 from .data import DataError
 from .report import information_table, plot_confusions, plot_reliability, plot_valence
-from .sources import SOURCES, Examples, Splitting, load_source
+from .sources import PARTS, SOURCES, Examples, Splitting, load_source
 from .sources.memotion import load_folders
 
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--part",
-        choices=("train", "val", "calib", "calibration", "test"),
+        choices=PARTS,
         default="test",
         help="which part of --split to score (default: test)",
     )
@@ -170,20 +170,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _split_part(path: Path, source: str, part: str) -> list[str]:
-    """The names in `part` of `source` in a split.json (one written for a single Memotion run
-    by an earlier memesent holds the parts at its top level, `calibration` for `calib`)."""
+    """The names in `part` of `source` in a split.json written by `python -m train`."""
     split = json.loads(path.read_text())
-    key = {"calibration": "calib"}.get(part, part)
-    if isinstance(split, dict) and source in split and isinstance(split[source], dict):
-        split = split[source]
-    elif source != "memotion" or not isinstance(split, dict):
+    if not isinstance(split, dict) or not isinstance(split.get(source), dict):
         raise DataError(
             f"{path} has no part for {source!r} (a split.json written by python -m train)"
         )
-    for name in (key, part, "calibration" if key == "calib" else key):
-        if name in split:
-            return split[name]
-    raise DataError(f"{path} has no {part!r} part for {source!r}")
+    if part not in split[source]:
+        raise DataError(f"{path} has no {part!r} part for {source!r}")
+    return split[source][part]
 
 
 if __name__ == "__main__":

@@ -265,12 +265,6 @@ def model_card(cfg: TrainConfig, metrics: dict) -> str:
         else HeldOutQuality.from_metrics(metrics)
     )
     h, data = cfg.head, metrics["data"]
-    members = (
-        "one network"
-        if cfg.members == 1
-        else f"an ensemble of {cfg.members} networks trained with different seeds, "
-        "probabilities averaged"
-    )
     tuning = metrics.get("text_tuning")
     if cfg.init is not None:
         text = "its tuning taken from the `--init` model"
@@ -334,7 +328,7 @@ Intervals: percentile bootstrap over the test examples (1,000 resamples, fixed s
 ## Model
 - Text: `{cfg.text_backbone}`, mean-pooled caption vector; {text}.
 - Image: `{cfg.image_backbone}`, ImageNet-trained, frozen (pooled last feature map).
-- Head: `{cfg.fusion}` fusion, hidden size {cfg.hidden}, dropout {cfg.dropout}; {members}. A
+- Head: `{cfg.fusion}` fusion, hidden size {cfg.hidden}, dropout {cfg.dropout}; one network. A
   missing modality is left out of the fusion, which is how the words and the picture are read
   alone.
 - Training: Adam (lr {h.lr}, weight decay {h.weight_decay}), batches of {h.batch_size} drawn

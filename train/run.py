@@ -55,17 +55,13 @@ def starting_model(cfg: TrainConfig) -> tuple[MemeHead, dict | None] | None:
     except CheckpointError as err:
         raise DataError(f"--init: {err}") from err
     c = head.config
-    theirs = (c.text.name, c.image.name, c.fusion.kind, c.fusion.hidden, c.members)
-    ours = (cfg.text_backbone, cfg.image_backbone, cfg.fusion, cfg.hidden, cfg.members)
-    if theirs != ours or c.calibration != cfg.calibration:
-        names = ("text backbone", "image backbone", "fusion", "hidden size", "members")
-        diff = [
-            f"{n} {t} (this run: {o})"
-            for n, t, o in zip(names, theirs, ours, strict=True)
-            if t != o
-        ]
-        if c.calibration != cfg.calibration:
-            diff.append(f"calibration {c.calibration} (this run: {cfg.calibration})")
+    theirs = (c.text.name, c.image.name, c.fusion.kind, c.fusion.hidden, c.members, c.calibration)
+    ours = (cfg.text_backbone, cfg.image_backbone, cfg.fusion, cfg.hidden, 1, cfg.calibration)
+    names = ("text backbone", "image backbone", "fusion", "hidden size", "members", "calibration")
+    diff = [
+        f"{n} {t} (this run: {o})" for n, t, o in zip(names, theirs, ours, strict=True) if t != o
+    ]
+    if diff:
         raise DataError(
             f"--init {cfg.init} was trained with {', '.join(diff)}: use its settings, or train "
             "without --init"
