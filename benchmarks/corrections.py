@@ -97,12 +97,11 @@ def caption_probe(update: Path, held: Path, cache: Path) -> float:
     """Held-out agreement of a logistic regression on the frozen caption features."""
     from sklearn.linear_model import LogisticRegression
 
-    from memesent.backbones import load_text_encoder
-    from train.config import TrainConfig
-    from train.data import load_memes
+    from memesent.backbones import DEFAULT_TEXT, load_text_encoder
     from train.features import text_features
+    from train.sources.memotion import load_memes
 
-    encoder = load_text_encoder(TrainConfig([update], Path()).text_backbone)
+    encoder = load_text_encoder(DEFAULT_TEXT)
     fit, scored = load_memes(update), load_memes(held)
     x_fit = text_features(encoder, fit.captions, cache).numpy()
     x_scored = text_features(encoder, scored.captions, cache).numpy()

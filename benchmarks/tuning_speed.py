@@ -24,8 +24,8 @@ import torch
 
 from memesent.labels import LABELS
 from train.config import TrainConfig, data_specs
-from train.run import _text_sets, load_data
-from train.text_tuning import TuningSettings, _train, validation_log_loss
+from train.run import load_data
+from train.text_tuning import TuningSettings, _train, text_sets, validation_log_loss
 
 from .timing import cpu_name
 
@@ -39,7 +39,7 @@ def measure(cfg: TrainConfig, steps: int) -> dict:
     assert cfg.tuning is not None
     sets = load_data(cfg)
     calibrating = next(ex for ex in sets if ex.source == cfg.calibrating_source)
-    train, val = _text_sets(cfg, sets, "train"), _text_sets(cfg, [calibrating], "val")[0]
+    train, val = text_sets(sets, "train"), text_sets([calibrating], "val")[0]
     encoder = load_text_encoder(cfg.text_backbone)
 
     def run(n: int) -> float:

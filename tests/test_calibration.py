@@ -19,8 +19,9 @@ from memesent.model import MemeHead, ModelConfig, apply_calibration
 from memesent.quality import HeldOutQuality, ValenceQuality, shift_sentence
 from train import metrics
 from train.calibration import fit_calibration
-from train.loop import HeadSettings, Pool, fit_head, reading_log_probs
+from train.loop import HeadSettings, fit_head, reading_log_probs
 from train.metrics import evaluate_probs, valence_ece, valence_measures
+from train.pool import Pool
 
 BASE = np.array([0.03, 0.07, 0.3, 0.45, 0.15])
 
@@ -67,8 +68,6 @@ def test_training_on_noise_ends_at_the_base_rates():
         has_text=torch.ones(n, dtype=torch.bool),
         has_image=torch.ones(n, dtype=torch.bool),
         allowed=torch.from_numpy(_sides(positive)),
-        source=np.zeros(n, dtype=int),
-        sources=["noise"],
     )
     config = ModelConfig(calibration="valence")
     config.fusion.text_dim, config.fusion.image_dim, config.fusion.hidden = 16, 24, 32

@@ -10,8 +10,9 @@ import torch
 from memesent.fusion import FusionConfig
 from memesent.labels import level_set
 from memesent.model import MemeHead, ModelConfig
-from train.loop import HeadSettings, Pool, train_member
+from train.loop import HeadSettings, train_member
 from train.losses import marginal_nll
+from train.pool import Pool
 
 
 def test_the_marginal_loss_is_cross_entropy_for_one_level_and_lower_inside_a_set():
@@ -64,8 +65,6 @@ def _pool(n: int, has_image: bool, seed: int = 0) -> tuple[Pool, np.ndarray]:
         has_text=torch.ones(n, dtype=torch.bool),
         has_image=torch.full((n,), has_image),
         allowed=torch.from_numpy(allowed),
-        source=np.zeros(n, dtype=int),
-        sources=["words"],
     )
     return pool, side
 

@@ -130,7 +130,7 @@ def test_picture_names_that_leave_their_folder_are_refused_unread(tmp_path, monk
 
     monkeypatch.setattr(Image, "open", spy)
 
-    from train.data import load_memes
+    from train.sources.memotion import load_memes
 
     memes = load_memes(data)
     assert memes.names == ["ok.png"]

@@ -3,13 +3,30 @@ beside the repository: what it reads, which levels each label allows, its parts.
 
 from __future__ import annotations
 
+import importlib
+import json
+import random
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import SHARED_DATA
-from datasets import make_memes, make_metmeme, make_semeval, make_sst5, make_twitter_images
+from datasets import (
+    CAPTIONS,
+    _picture,
+    make_memes,
+    make_metmeme,
+    make_semeval,
+    make_sst5,
+    make_twitter_images,
+)
+from helpers import draw_meme
 
 from memesent.labels import LABELS, level_set
+from train.config import RECIPES
 from train.data import DataError
+from train.loop import fit_head
 from train.sources import SOURCES, Splitting, describe_mapping, load_source
 from train.sources.metmeme import allowed_levels, signed_intensity
 from train.sources.semeval import clean
@@ -99,17 +116,13 @@ def test_bad_folders_say_what_is_wrong(tmp_path):
         load_source("metmeme", bad)
 
 
-REAL = {
-    "metmeme": ("metmeme", 2989),
-    "sst5": ("sst5", 11855),
-    "twitter-images": ("twitter-images", 1269),
-}
+REAL = {"metmeme": 2989, "sst5": 11855, "twitter-images": 1269}
 
 
 @pytest.mark.parametrize("name", sorted(REAL))
 def test_real_data_sets_load_whole(name):
-    folder, n = REAL[name]
-    root = SHARED_DATA / folder
+    n = REAL[name]
+    root = SHARED_DATA / SOURCES[name].folder
     if not root.is_dir():
         pytest.skip(f"real data not found at {root} (../shared/data beside the repository)")
     ex = load_source(name, root)
@@ -118,7 +131,7 @@ def test_real_data_sets_load_whole(name):
 
 
 def test_real_semeval_test_is_tweeteval_and_never_trained_on():
-    root = SHARED_DATA / "semeval-tweets"
+    root = SHARED_DATA / SOURCES["semeval"].folder
     if not root.is_dir():
         pytest.skip(f"real data not found at {root} (../shared/data beside the repository)")
     ex = load_source("semeval", root)
@@ -126,3 +139,142 @@ def test_real_semeval_test_is_tweeteval_and_never_trained_on():
     assert len(test) == 12284
     test_texts = {ex.captions[i].lower() for i in test}
     assert not any(ex.captions[i].lower() in test_texts for i in ex.part("train"))
+
+
+def test_the_shipped_model_was_trained_by_the_recipe_its_sources_declare():
+    """The shipped recipe's data sets, in order, and the head and tuning weights and the
+    calibrating source their adapters declare are what `assets/model` was trained with."""
+    model = Path(__file__).resolve().parents[1] / "assets" / "model"
+    config = json.loads((model / "config.json").read_text())
+    metrics = json.loads((model / "metrics.json").read_text())
+    recipe = RECIPES["memesent"].sources
+    assert list(config["sources"]) == list(recipe)
+    assert {n: s["weight"] for n, s in config["sources"].items()} == {
+        n: SOURCES[n].head_weight for n in recipe
+    }
+    tuned = metrics["text_tuning"]["weights"]
+    assert tuned == {n: SOURCES[n].tuning_weight for n in tuned}
+    able = [n for n in recipe if SOURCES[n].calibration_priority is not None]
+    assert metrics["calibrated_on"] == max(able, key=lambda n: SOURCES[n].calibration_priority)
+    assert RECIPES["writeup"].sources == ("memotion",) and SOURCES["memotion"].bare_folders
+
+
+# A data set that no module of `train` knows: its adapter is a module the test writes, whose
+# `Source` declares its own policy (no part of the head, a tuning share, the highest calibration
+# priority, a published score). Training and evaluating with it must follow that policy.
+TOY_MODULE = '''
+"""Drawn memes, positive or negative: `labels.csv` (`image_name, caption, mood`), `images/`."""
+
+import numpy as np
+import pandas as pd
+
+from memesent.labels import level_set
+from train.metrics import valence_measures
+from train.plots import plot_valence
+from train.sources import Examples, Source, register
+
+SIDES = {"positive": ("positive", "very_positive"), "negative": ("very_negative", "negative")}
+
+
+def load(root, splitting):
+    df = pd.read_csv(root / "labels.csv", dtype=str, keep_default_na=False)
+    moods = df["mood"].tolist()
+    return Examples(
+        source="toy",
+        names=df["image_name"].tolist(),
+        captions=[c or None for c in df["caption"]],
+        images=[root / "images" / n for n in df["image_name"]],
+        allowed=np.array([level_set(*SIDES[m]) for m in moods]),
+        parts=splitting.parts(np.array(moods)),
+        extra={"signed_intensity": np.array([1.0 if m == "positive" else -1.0 for m in moods])},
+    )
+
+
+def plot(ex, probs, measures, path, title):
+    plot_valence(ex.extra["signed_intensity"], probs, path, title)
+
+
+register(
+    Source(
+        name="toy",
+        description="drawn memes, positive or negative",
+        modalities=("text", "image"),
+        load=load,
+        mapping=SIDES,
+        score=lambda ex, probs, rates, intervals: valence_measures(
+            ex.extra["signed_intensity"], ex.allowed, probs, rates, intervals
+        ),
+        headline="auroc_valence",
+        measure="AUROC, positive against negative",
+        folder="toy",
+        published=(("a toy baseline", 0.123),),
+        plots={"valence": plot},
+        head_weight=0.0,
+        tuning_weight=0.7,
+        calibration_priority=99,
+    )
+)
+'''
+
+
+def _toy_memes(root: Path, per_side: int = 20) -> Path:
+    rng = random.Random(1)
+    (root / "images").mkdir(parents=True)
+    rows = ["image_name,caption,mood"]
+    for side in ("negative", "positive"):
+        for i in range(per_side):
+            caption = rng.choice(CAPTIONS[side])
+            draw_meme(_picture(side, rng), caption.upper()).save(root / "images" / f"{side}{i}.png")
+            rows.append(f"{side}{i}.png,{caption.replace(',', '')},{side}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture
+def toy_source(tmp_path, monkeypatch):
+    """The toy adapter, imported from a module in `tmp_path`; unregistered afterwards."""
+    (tmp_path / "toy_source.py").write_text(TOY_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("toy_source")
+    yield SOURCES["toy"]
+    SOURCES.pop("toy", None)
+    sys.modules.pop("toy_source", None)
+
+
+def test_a_new_data_set_is_one_module_and_its_policy_is_followed(toy_source, tmp_path, monkeypatch):
+    from train.__main__ import main as train_main
+    from train.evaluate import main as evaluate_main
+
+    toy = _toy_memes(tmp_path / "toy")
+    memes = make_metmeme(tmp_path / "metmeme")
+    trained: dict = {}
+
+    def spy(config, pool, train_idx, shares, *args, **kwargs):
+        trained.update(shares)
+        return fit_head(config, pool, train_idx, shares, *args, **kwargs)
+
+    monkeypatch.setattr("train.run.fit_head", spy)
+    out = tmp_path / "model"
+    args = ["--data", f"metmeme={memes}", "--data", f"toy={toy}", "--out", str(out)]
+    fast = ["--epochs", "3", "--hidden", "32", "--tuning-steps", "2", "--lora-rank", "2"]
+    assert train_main([*args, "--cache", str(tmp_path / "cache"), *fast]) == 0
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["calibrated_on"] == "toy"  # its calibration priority is the highest
+    assert trained == {"metmeme": 1.0}  # weight 0: no part of the head
+    assert metrics["data"]["toy"]["weight"] == 0
+    assert metrics["text_tuning"]["weights"] == {"metmeme": 0.2, "toy": 0.7}
+    assert "auroc_valence" in metrics["sources"]["toy"]["test"]  # scored as it says
+    assert "a toy baseline 0.123" in (out / "MODEL_CARD.md").read_text()
+    assert {"confusion.png", "reliability.png"} <= {p.name for p in out.iterdir()}
+
+    report = tmp_path / "toy.json"
+    split = ["--split", str(out / "split.json")]
+    assert (
+        evaluate_main(["--model", str(out), "--data", f"toy={toy}", "--json", str(report), *split])
+        == 0
+    )
+    evaluated, test = json.loads(report.read_text()), metrics["sources"]["toy"]["test"]
+    assert evaluated["source"] == "toy" and evaluated["n"] == test["n"]
+    assert evaluated["auroc_valence"] == pytest.approx(test["auroc_valence"], abs=1e-5)
+    assert report.with_suffix(".valence.png").is_file()

@@ -26,9 +26,10 @@ from memesent.labels import positive_share
 from train.__main__ import main as train_main
 from train.__main__ import parse_args
 from train.config import DataSpec, data_specs
-from train.data import DataError, load_memes, stratified_split
+from train.data import DataError, stratified_split
 from train.evaluate import main as evaluate_main
 from train.run import run
+from train.sources.memotion import load_memes
 
 FAST = [
     "--epochs",

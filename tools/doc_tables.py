@@ -42,7 +42,7 @@ class Table:
 
 
 def _headline(metrics: dict) -> str:
-    from train.report import FIELD, SOURCES, _ci, _v
+    from train.report import SOURCES, _ci, _v
 
     lines = [
         "| data set (reading) | measure, on its held-out test part | memesent | reference point |",
@@ -51,7 +51,7 @@ def _headline(metrics: dict) -> str:
     for name, result in metrics["sources"].items():
         source, test = SOURCES[name], result["test"]
         value = _v(test.get(source.headline)) + _ci(test, source.headline)
-        reference = "; ".join(f"{who} {v:.3f}" for who, v in FIELD.get(name, [])) or "–"
+        reference = "; ".join(f"{who} {v:.3f}" for who, v in source.published) or "–"
         if name == metrics["calibrated_on"]:
             words = result["test_readings"]["text"][source.headline]
             reference = f"chance 0.500; its words alone {words:.3f}"

@@ -9,14 +9,22 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import fields, replace
+from dataclasses import MISSING, fields, replace
 from pathlib import Path
 
 from memesent.backbones import IMAGE_SPECS, TEXT_SPECS
 from memesent.fusion import FUSIONS
 from memesent.model import CALIBRATIONS
 
-from .config import DEFAULT_CACHE, RECIPES, DataSpec, TrainConfig, data_specs, writeup_recipe
+from .config import (
+    DEFAULT_CACHE,
+    RECIPES,
+    SHIPPED,
+    WRITEUP,
+    TrainConfig,
+    apply_recipe,
+    data_specs,
+)
 from .data import DataError
 from .loop import HeadSettings
 from .run import run
@@ -38,7 +46,14 @@ def pairs(values: list[str] | None, flag: str) -> dict[str, float]:
 
 
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
-    d, h, t = TrainConfig([DataSpec("memotion", [])], Path()), HeadSettings(), TuningSettings()
+    d = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
+    h, t = HeadSettings(), TuningSettings()
+    weights = ", ".join(f"{n} {s.head_weight:g}" for n, s in SOURCES.items())
+    calibrating = sorted(
+        (n for n, s in SOURCES.items() if s.calibration_priority is not None),
+        key=lambda n: SOURCES[n].calibration_priority or 0,
+        reverse=True,
+    )
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__)
     p.add_argument(
         "--data",
@@ -49,7 +64,13 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         "(repeat it to train on several)",
     )
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
-    p.add_argument("--recipe", choices=RECIPES, default=d.recipe, help="writeup: the write-up's")
+    p.add_argument(
+        "--recipe",
+        choices=list(RECIPES),
+        default=d["recipe"],
+        help=f"memesent: the shipped model's (made for {', '.join(SHIPPED.sources)}); writeup: "
+        f"the write-up's network (on {', '.join(WRITEUP.sources)} alone)",
+    )
     p.add_argument(
         "--init",
         type=Path,
@@ -61,15 +82,15 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         "--weight",
         action="append",
         metavar="SOURCE=W",
-        help="a data set's share of the head's every batch (default 1 each, SemEval 0: it "
-        "only tunes the text encoder; 0: no part of the head)",
+        help=f"a data set's share of the head's every batch (0: it trains no part of the head, "
+        f"only tunes the text encoder; defaults: {weights})",
     )
     p.add_argument(
         "--calibrate-on",
-        choices=list(SOURCES),
+        choices=calibrating,
         default=None,
         help="the data set whose memes choose the epoch and fit the calibration "
-        "(default: metmeme, else memotion, else the first)",
+        f"(default: the first of {', '.join(calibrating)} the run has)",
     )
     p.add_argument(
         "--text-tuning",
@@ -80,15 +101,15 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--tuning-steps", type=int, default=t.steps, help="text-encoder tuning steps")
     p.add_argument("--tuning-lr", type=float, default=t.lr)
     p.add_argument("--lora-rank", type=int, default=t.lora.rank)
-    p.add_argument("--text-backbone", choices=list(TEXT_SPECS), default=d.text_backbone)
-    p.add_argument("--image-backbone", choices=list(IMAGE_SPECS), default=d.image_backbone)
-    p.add_argument("--fusion", choices=list(FUSIONS), default=d.fusion)
-    p.add_argument("--hidden", type=int, default=d.hidden)
-    p.add_argument("--dropout", type=float, default=d.dropout)
+    p.add_argument("--text-backbone", choices=list(TEXT_SPECS), default=d["text_backbone"])
+    p.add_argument("--image-backbone", choices=list(IMAGE_SPECS), default=d["image_backbone"])
+    p.add_argument("--fusion", choices=list(FUSIONS), default=d["fusion"])
+    p.add_argument("--hidden", type=int, default=d["hidden"])
+    p.add_argument("--dropout", type=float, default=d["dropout"])
     p.add_argument(
         "--calibration",
         choices=CALIBRATIONS,
-        default=d.calibration,
+        default=d["calibration"],
         help="fitted per reading on the calibration memes (default: %(default)s)",
     )
     p.add_argument("--epochs", type=int, default=h.epochs)
@@ -99,10 +120,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument(
         "--no-flip", dest="flip", action="store_false", help="no mirrored-picture augmentation"
     )
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    p.add_argument("--calib-fraction", type=float, default=d.calib_fraction)
-    p.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--val-fraction", type=float, default=d["val_fraction"])
+    p.add_argument("--calib-fraction", type=float, default=d["calib_fraction"])
+    p.add_argument("--test-fraction", type=float, default=d["test_fraction"])
     a = p.parse_args(argv)
     if a.epochs < 1 or a.tuning_steps < 1 or a.lora_rank < 1:
         p.error("--epochs, --tuning-steps and --lora-rank must be at least 1")
@@ -128,8 +149,7 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             head=head,
             **args,
         )
-        if cfg.recipe == "writeup":
-            cfg = writeup_recipe(cfg)
+        cfg = apply_recipe(cfg, cfg.recipe)
     except ValueError as err:
         p.error(str(err))
     return cfg

@@ -34,11 +34,12 @@ import torch
 
 from memesent.backbones import IMAGE_SPECS, TEXT_SPECS
 
-from .config import DEFAULT_CACHE, TrainConfig, data_specs, writeup_recipe
+from .config import DEFAULT_CACHE, RECIPES, TrainConfig, apply_recipe, data_specs
 from .data import DataError
-from .loop import Pool, fit_head, reading_log_probs
+from .loop import fit_head, reading_log_probs
+from .pool import Pool, Stack
 from .run import build_pool, load_data, text_encoder_for
-from .sources import SOURCES, Examples
+from .sources import SOURCES
 
 COLUMNS = ("auroc_valence", "spearman_intensity", "valence_ece")
 
@@ -61,7 +62,7 @@ def variants(cfg: TrainConfig, names: list[str], calibrating: str) -> list[Varia
     recipe = tuple(n for n in names if cfg.weight(n) > 0)
     rows = [Variant("the recipe", recipe)]
     for n in names:
-        if n == calibrating or n == "memotion":
+        if n == calibrating or SOURCES[n].writeup:  # the write-up's data: its own row
             continue
         if n in recipe:
             rows.append(Variant(f"without {n}", tuple(m for m in recipe if m != n)))
@@ -82,21 +83,19 @@ def variants(cfg: TrainConfig, names: list[str], calibrating: str) -> list[Varia
     return rows
 
 
-def measure(
-    head, pool: Pool, sets: list[Examples], where: dict, calibrating: str, reading: str
-) -> dict:
+def measure(head, pool: Pool, stack: Stack, calibrating: str, reading: str) -> dict:
     """The row's measures: the calibrating source's valence on val and test, each text source's
     headline on its test part (the words' reading)."""
     out: dict = {}
     rates = np.array(head.config.base_rates)
-    for ex in sets:
+    for ex in stack:
         source = SOURCES[ex.source]
         parts = ("val", "test") if ex.source == calibrating else ("test",)
         if ex.source != calibrating and source.reading != "text":
             continue
         for part in parts:
             idx = ex.part(part)
-            logp = reading_log_probs(head, pool, idx + where[ex.source])[
+            logp = reading_log_probs(head, pool, stack.rows(ex.source, part))[
                 reading if ex.source == calibrating else "both"
             ]
             rows = ~np.isnan(logp).any(1)
@@ -107,16 +106,11 @@ def measure(
     return out
 
 
-def fit(cfg: TrainConfig, pool: Pool, sets: list[Examples], where: dict, v: Variant, config):
-    keep = set(v.sources)
-    calibrating = next(ex for ex in sets if ex.source == cfg.calibrating_source)
-
-    def part(ex: Examples, name: str) -> np.ndarray:
-        idx = ex.part(name)
-        return idx[~ex.allowed[idx].all(1)] + where[ex.source]
-
-    train = {ex.source: part(ex, "train") for ex in sets if ex.source in keep}
-    val, calib = part(calibrating, "val"), part(calibrating, "calib")
+def fit(cfg: TrainConfig, pool: Pool, stack: Stack, v: Variant, config):
+    calibrating = cfg.calibrating_source
+    train = {s: stack.rows(s, "train", labelled=True) for s in stack.offsets if s in v.sources}
+    val = stack.rows(calibrating, "val", labelled=True)
+    calib = stack.rows(calibrating, "calib", labelled=True)
     if v.shuffle:
         # every label the head learns from, chooses its epoch by or is calibrated on: with real
         # labels in the calibration part, calibrating a head trained on noise over sentiment-
@@ -130,14 +124,14 @@ def fit(cfg: TrainConfig, pool: Pool, sets: list[Examples], where: dict, v: Vari
     return head, pool
 
 
-def vader_row(sets: list[Examples], calibrating: str) -> dict:
+def vader_row(stack: Stack, calibrating: str) -> dict:
     """VADER's compound score of the caption as the valence (memes without a caption: 0)."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     from .metrics import auroc, spearman
 
     analyzer = SentimentIntensityAnalyzer()
-    ex = next(e for e in sets if e.source == calibrating)
+    ex = stack[calibrating]
     out = {}
     for part in ("val", "test"):
         idx = ex.part(part)
@@ -177,13 +171,15 @@ def markdown(rows: list[dict], calibrating: str, text_sources: list[str]) -> str
 
 
 def table(rows: list[dict]) -> str:
-    """The markdown table of the rows `--json` wrote (the calibrating source is MET-Meme's)."""
+    """The markdown table of the rows `--json` wrote (the calibrating source: the one measured
+    on its validation part)."""
+    calibrating = next(k.removesuffix("_val") for r in rows for k in r if k.endswith("_val"))
     text_sources = [
         s
         for s, source in SOURCES.items()
         if source.reading == "text" and any(f"{s}_test" in r for r in rows)
     ]
-    return markdown(rows, "metmeme", text_sources)
+    return markdown(rows, calibrating, text_sources)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,24 +195,25 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         cfg = TrainConfig(data=data_specs(a.data), out=Path(), cache=a.cache)
-        sets = load_data(cfg)
+        stack = Stack(load_data(cfg))
     except (DataError, ValueError) as err:
         print(f"python -m train.ablation: {err}", file=sys.stderr)
         return 2
     calibrating = cfg.calibrating_source
-    if calibrating != "metmeme":
-        print("python -m train.ablation: needs metmeme=DIR (memes with emotions)", file=sys.stderr)
+    if "signed_intensity" not in stack[calibrating].extra:
+        print(
+            f"python -m train.ablation: needs memes with emotions and their intensity (such as "
+            f"MET-Meme's) to calibrate on; {calibrating} has none",
+            file=sys.stderr,
+        )
         return 2
-    offsets = np.cumsum([0] + [len(ex) for ex in sets])
-    where = {ex.source: int(offsets[k]) for k, ex in enumerate(sets)}
     pools, configs = {}, {}
     for kind in ("tuned", "frozen"):
         run_cfg = cfg if kind == "tuned" else replace(cfg, tuning=None)
-        encoder, _, _ = text_encoder_for(run_cfg, sets, None)
-        pools[kind], image_spec = build_pool(run_cfg, sets, encoder)
-        lora = cfg.tuning.lora if kind == "tuned" and cfg.tuning else None
-        configs[kind] = run_cfg.model_config(encoder.spec, image_spec, lora)
-    names = [ex.source for ex in sets]
+        text = text_encoder_for(run_cfg, stack, None)
+        pools[kind], image_spec = build_pool(run_cfg, stack, text.encoder)
+        configs[kind] = run_cfg.model_config(text.encoder.spec, image_spec, text.lora)
+    names = list(stack.offsets)
     text_sources = [n for n in names if SOURCES[n].reading == "text"]
     rows: list[dict[str, Any]] = [{"row": "stating the base rates for every meme"}]
     chosen = variants(cfg, names, calibrating)
@@ -225,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     rates_head = None
     for v in chosen:
-        head, pool = fit(cfg, pools[v.encoder], sets, where, v, configs[v.encoder])
-        rows.append({"row": v.name, **measure(head, pool, sets, where, calibrating, v.reading)})
+        head, pool = fit(cfg, pools[v.encoder], stack, v, configs[v.encoder])
+        rows.append({"row": v.name, **measure(head, pool, stack, calibrating, v.reading)})
         rates_head = rates_head or head
         print(
             f"{v.name}: {_cell(rows[-1].get(f'{calibrating}_test'), 'auroc_valence')} "
@@ -234,18 +231,19 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     if rates_head is not None:
-        rows[0].update(_base_rate_row(rates_head, sets, calibrating))
-    rows.insert(1, {"row": "VADER compound score of the caption", **vader_row(sets, calibrating)})
-    if "memotion" in names:
-        rows.append(_writeup_row(cfg, sets, where, pools["frozen"], calibrating))
+        rows[0].update(_base_rate_row(rates_head, stack, calibrating))
+    rows.insert(1, {"row": "VADER compound score of the caption", **vader_row(stack, calibrating)})
+    writeup = RECIPES["writeup"].sources
+    if set(writeup) <= set(names):
+        rows.append(_writeup_row(cfg, stack, pools["frozen"], calibrating))
     print(markdown(rows, calibrating, text_sources))
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2, default=float) + "\n")
     return 0
 
 
-def _base_rate_row(head, sets: list[Examples], calibrating: str) -> dict:
-    ex = next(e for e in sets if e.source == calibrating)
+def _base_rate_row(head, stack: Stack, calibrating: str) -> dict:
+    ex = stack[calibrating]
     rates = np.array(head.config.base_rates)
     out = {}
     for part in ("val", "test"):
@@ -256,32 +254,28 @@ def _base_rate_row(head, sets: list[Examples], calibrating: str) -> dict:
     return out
 
 
-def _writeup_row(cfg, sets, where, pool, calibrating) -> dict:
-    """The write-up's recipe: trained on Memotion alone (frozen encoder, concatenation, no
+def _writeup_row(cfg: TrainConfig, stack: Stack, pool: Pool, calibrating: str) -> dict:
+    """The write-up's recipe: trained on its data set alone (frozen encoder, concatenation, no
     calibration), measured on the calibrating source's memes."""
-    memotion = TrainConfig(data=[d for d in cfg.data if d.source == "memotion"], out=Path())
-    memotion = writeup_recipe(memotion)
-    model_config = memotion.model_config(
+    recipe = RECIPES["writeup"]
+    data = [d for d in cfg.data if d.source in recipe.sources]
+    writeup = apply_recipe(TrainConfig(data=data, out=Path()), recipe.name)
+    model_config = writeup.model_config(
         TEXT_SPECS[cfg.text_backbone], IMAGE_SPECS[cfg.image_backbone], None
     )
-    ex = next(e for e in sets if e.source == "memotion")
-
-    def part(name: str) -> np.ndarray:
-        return ex.part(name) + where["memotion"]
-
     head, _ = fit_head(
         model_config,
         pool,
-        {"memotion": part("train")},
-        {"memotion": 1.0},
-        part("val"),
-        part("calib"),
-        memotion.head,
-        memotion.seed,
+        {s: stack.rows(s, "train") for s in recipe.sources},
+        {s: 1.0 for s in recipe.sources},
+        np.concatenate([stack.rows(s, "val") for s in recipe.sources]),
+        np.concatenate([stack.rows(s, "calib") for s in recipe.sources]),
+        writeup.head,
+        writeup.seed,
     )
     return {
         "row": "the write-up's recipe (Memotion only)",
-        **measure(head, pool, sets, where, calibrating, "both"),
+        **measure(head, pool, stack, calibrating, "both"),
     }
 
 

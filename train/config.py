@@ -1,10 +1,13 @@
 """A training run's settings: `TrainConfig`, whose defaults (with the shipped recipe's data
-sets, docs/training.md) produce the shipped model; `--recipe writeup` the write-up's."""
+sets, docs/training.md) produce the shipped model, and the named recipes (`RECIPES`): the
+shipped one and the write-up's (`--recipe writeup`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from memesent.backbones import DEFAULT_IMAGE, DEFAULT_TEXT, ImageSpec, TextSpec
 from memesent.fusion import FusionConfig
@@ -12,32 +15,56 @@ from memesent.model import ModelConfig
 from memesent.tuning import LoraSpec
 
 from .loop import HeadSettings
-from .sources import SOURCES, Splitting
+from .sources import SOURCES, Splitting, bare_source
 from .text_tuning import TuningSettings
 
 DEFAULT_CACHE = Path.home() / ".cache" / "memesent" / "features"
-# Each source's share of every batch of the head's training (renormalised over the sources a
-# run has); text-encoder tuning has its own (`train.text_tuning.TUNING_WEIGHTS`). A source of
-# weight 0 trains no part of the head, and is still tuned on and evaluated. SemEval's tweets
-# only tune the text encoder: the ablation (docs/results.md) read MET-Meme's validation memes
-# best with them left out of the head.
-SOURCE_WEIGHTS = {
-    "metmeme": 1.0,
-    "memotion": 1.0,
-    "sst5": 1.0,
-    "semeval": 0.0,
-    "twitter-images": 1.0,
-}
-# Where calibration and early stopping come from when `--calibrate-on` is not given: the first
-# of these sources the run has (memes before sentences).
-CALIBRATE_ON = ("metmeme", "memotion", "twitter-images", "sst5", "semeval")
-RECIPES = ("memesent", "writeup")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named way to train: the data sets it is made for (`sources`, in `--data` order, which
+    fixes the tuning's draws; each read from its `Source.folder` among the shared data sets),
+    whether it refuses others (`only`), and the `TrainConfig` settings it sets."""
+
+    name: str
+    sources: tuple[str, ...]
+    only: bool = False
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+# The shipped model: the data sets whose `Source.shipped` gives their place, in that order.
+SHIPPED = Recipe(
+    "memesent",
+    tuple(
+        sorted(
+            (n for n, s in SOURCES.items() if s.shipped is not None),
+            key=lambda n: SOURCES[n].shipped or 0,
+        )
+    ),
+)
+# The write-up's network on the write-up's data alone: concatenation fusion, frozen text
+# encoder, plain cross-entropy, no calibration, no mirrored pictures (the row the shipped model
+# is compared against).
+WRITEUP = Recipe(
+    "writeup",
+    tuple(n for n, s in SOURCES.items() if s.writeup),
+    only=True,
+    settings={
+        "fusion": "concat",
+        "tuning": None,
+        "calibration": "none",
+        "head": HeadSettings(epochs=60, patience=12, batch_size=64, flip=False),
+    },
+)
+RECIPES = {recipe.name: recipe for recipe in (SHIPPED, WRITEUP)}
 
 
 @dataclass
 class DataSpec:
-    """One data set of a run: its source's name and folder(s) (Memotion's layout may have
-    several, such as Memotion and a folder of corrections, trained on as one set)."""
+    """One data set of a run: its source's name and folder(s) (a source that reads several
+    folders as one set, such as Memotion's layout with a folder of corrections, may have
+    several)."""
 
     source: str
     roots: list[Path]
@@ -48,8 +75,9 @@ class DataSpec:
 
 
 def data_specs(values: list[str]) -> list[DataSpec]:
-    """`--data` values as data sets: `SOURCE=DIR`, or a bare DIR in Memotion's layout (bare
-    folders and `memotion=` folders gather into one Memotion set)."""
+    """`--data` values as data sets: `SOURCE=DIR`, or a bare DIR in the layout of the source
+    that takes bare folders (`Source.bare_folders`: Memotion's); folders of a source that reads
+    several as one set (`Source.load_folders`) gather into one."""
     specs: dict[str, DataSpec] = {}
     for value in values:
         name, sep, folder = value.partition("=")
@@ -58,8 +86,8 @@ def data_specs(values: list[str]) -> list[DataSpec]:
                 raise ValueError(
                     f"unknown data set {name!r} in --data {value}; known: {', '.join(SOURCES)}"
                 )
-            name, folder = "memotion", value
-        if name in specs and name != "memotion":
+            name, folder = bare_source().name, value
+        if name in specs and SOURCES[name].load_folders is None:
             raise ValueError(f"--data {name}=… is given twice")
         specs.setdefault(name, DataSpec(name, [])).roots.append(Path(folder))
     return list(specs.values())
@@ -67,11 +95,12 @@ def data_specs(values: list[str]) -> list[DataSpec]:
 
 @dataclass
 class TrainConfig:
-    """A training run (see the module). `weights`: each source's share of a batch (default
-    `SOURCE_WEIGHTS`); `calibrate_on`: the source whose validation part chooses the epoch and
-    whose calibration part fits the calibration and the base rates; `tuning`: how the text
-    encoder learns sentiment (None: frozen); `init`: a model folder to start from (its head and
-    its tuned text encoder, which is then not tuned again)."""
+    """A training run (see the module). `weights`: each source's share of a batch, overriding
+    its `Source.head_weight`; `calibrate_on`: the source whose validation part chooses the epoch
+    and whose calibration part fits the calibration and the base rates (default: the run's
+    source of highest `Source.calibration_priority`); `tuning`: how the text encoder learns
+    sentiment (None: frozen); `init`: a model folder to start from (its head and its tuned text
+    encoder, which is then not tuned again)."""
 
     data: list[DataSpec]
     out: Path
@@ -95,12 +124,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.recipe not in RECIPES:
-            raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {RECIPES}")
+            raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {list(RECIPES)}")
         names = [d.source for d in self.data]
         if not names:
             raise ValueError("no data set given")
         if len(set(names)) < len(names):
-            raise ValueError("each data set may be given once (several Memotion folders: one each)")
+            raise ValueError("each data set may be given once (several folders of one: one each)")
         unknown = set(self.weights) - set(names)
         if unknown:
             raise ValueError(f"weights for data sets this run does not have: {sorted(unknown)}")
@@ -110,6 +139,15 @@ class TrainConfig:
             raise ValueError("every data set has weight 0: give at least one a --weight above 0")
         if self.calibrate_on is not None and self.calibrate_on not in names:
             raise ValueError(f"--calibrate-on {self.calibrate_on}: not among this run's data sets")
+        able = [n for n in names if SOURCES[n].calibration_priority is not None]
+        if self.calibrate_on is not None and self.calibrate_on not in able:
+            raise ValueError(f"--calibrate-on {self.calibrate_on}: it has no calibration part")
+        if not able:
+            anywhere = [n for n, s in SOURCES.items() if s.calibration_priority is not None]
+            raise ValueError(
+                f"none of this run's data sets ({', '.join(names)}) has a calibration part to "
+                f"choose the epoch and fit the calibration on: add one of {', '.join(anywhere)}"
+            )
 
     @property
     def sources(self) -> list[str]:
@@ -120,10 +158,11 @@ class TrainConfig:
         """The source whose memes choose the epoch and fit the calibration (see the class)."""
         if self.calibrate_on:
             return self.calibrate_on
-        return next(s for s in (*CALIBRATE_ON, *self.sources) if s in self.sources)
+        able = [s for s in self.sources if SOURCES[s].calibration_priority is not None]
+        return max(able, key=lambda s: SOURCES[s].calibration_priority or 0)
 
     def weight(self, source: str) -> float:
-        return self.weights.get(source, SOURCE_WEIGHTS.get(source, 1.0))
+        return self.weights.get(source, SOURCES[source].head_weight)
 
     @property
     def splitting(self) -> Splitting:
@@ -158,12 +197,15 @@ class TrainConfig:
         )
 
 
-def writeup_recipe(cfg: TrainConfig) -> TrainConfig:
-    """The write-up's recipe on `cfg`'s data: concatenation fusion, frozen text encoder, plain
-    cross-entropy, no calibration, no mirrored pictures (the row the shipped model is compared
-    against; Memotion only)."""
-    if cfg.sources != ["memotion"]:
-        raise ValueError("the write-up's recipe trains on Memotion only: --data DIR (its layout)")
-    cfg.recipe, cfg.fusion, cfg.tuning, cfg.calibration = "writeup", "concat", None, "none"
-    cfg.head = HeadSettings(epochs=60, patience=12, batch_size=64, flip=False)
-    return cfg
+def apply_recipe(cfg: TrainConfig, name: str) -> TrainConfig:
+    """`cfg` with recipe `name`'s settings; a `ValueError` when the recipe trains on other
+    data sets alone."""
+    recipe = RECIPES[name]
+    if recipe.only and cfg.sources != list(recipe.sources):
+        wanted = ", ".join(
+            "DIR (its layout)" if SOURCES[s].bare_folders else f"{s}=DIR" for s in recipe.sources
+        )
+        raise ValueError(
+            f"the {name} recipe trains on {', '.join(recipe.sources)} only: --data {wanted}"
+        )
+    return replace(cfg, recipe=name, **recipe.settings)

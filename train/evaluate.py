@@ -16,18 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import classification_report
 from tqdm import tqdm
 
-from memesent import LABELS, LABELS3, Predictor
+from memesent import LABELS, Predictor
 from memesent.checkpoint import CheckpointError
-from memesent.labels import TO3_INDEX, collapse
 
 from .config import data_specs
 from .data import DataError
-from .report import information_table, plot_confusions, plot_reliability, plot_valence
-from .sources import PARTS, SOURCES, Examples, Splitting, load_source
-from .sources.memotion import load_folders
+from .sources import PARTS, SOURCES, Examples, Splitting
 
 
 def predict(predictor: Predictor, ex: Examples, batch_size: int = 32) -> dict[str, np.ndarray]:
@@ -71,11 +67,8 @@ def evaluate(
 ) -> tuple[dict, Examples, dict[str, np.ndarray]]:
     """`source`'s measures of `predictor` on the examples in `folder` (only `names` when
     given), with the examples and each reading's probabilities they were computed from."""
-    if source == "memotion":
-        ex = load_folders([folder], Splitting())
-    else:
-        ex = load_source(source, folder)
-    ex, missing = select(ex, names, folder)
+    spec = SOURCES[source]
+    ex, missing = select(spec.read([folder], Splitting()), names, folder)
     if ex.skipped or missing:
         print(
             f"left out: {len(ex.skipped)} examples with unreadable pictures, {len(missing)} "
@@ -84,7 +77,6 @@ def evaluate(
         )
     probs = predict(predictor, ex)
     rates = np.array(predictor.head.config.base_rates)
-    spec = SOURCES[source]
     metrics: dict[str, Any] = {"source": source, "reading": spec.reading}
     metrics.update(spec.score(ex, probs["both"], rates, True))
     if spec.reading == "both":
@@ -96,25 +88,8 @@ def evaluate(
                 metrics["readings"][reading] = spec.score(sub, probs[reading][rows], rates, True)
     metrics["skipped"] = [{"image": n, "reason": r} for n, r in ex.skipped]
     metrics["missing"] = missing
-    if source == "memotion":
-        levels = ex.extra["level"]
-        both = probs["both"]
-        metrics["report_3"] = classification_report(
-            TO3_INDEX[levels],
-            collapse(both).argmax(1),
-            labels=[0, 1, 2],
-            target_names=list(LABELS3),
-            digits=3,
-            zero_division=0,
-        )
-        metrics["report_5"] = classification_report(
-            levels,
-            both.argmax(1),
-            labels=list(range(len(LABELS))),
-            target_names=list(LABELS),
-            digits=3,
-            zero_division=0,
-        )
+    if spec.details is not None:
+        metrics.update(spec.details(ex, probs["both"]))
     return metrics, ex, probs
 
 
@@ -153,18 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     a.json.parent.mkdir(parents=True, exist_ok=True)
     a.json.write_text(json.dumps(metrics, indent=2) + "\n")
     title = f"{folder.name}, {len(ex)} examples"
-    if spec.source == "memotion":
-        plot_confusions(metrics, a.json.with_suffix(".confusion.png"), title)
-        plot_reliability(
-            ex.extra["level"], probs["both"], a.json.with_suffix(".reliability.png"), title
-        )
-        print(metrics["report_3"])
-        print(metrics["report_5"])
-        print(information_table(metrics))
-    elif "signed_intensity" in ex.extra:
-        plot_valence(ex, probs["both"], a.json.with_suffix(".valence.png"), title)
-    headline = SOURCES[spec.source].headline
-    print(f"{SOURCES[spec.source].measure}: {metrics.get(headline)}")
+    source = SOURCES[spec.source]
+    for name, plot in source.plots.items():
+        plot(ex, probs["both"], metrics, a.json.with_suffix(f".{name}.png"), title)
+    if source.summary is not None:
+        print(source.summary(metrics))
+    print(f"{source.measure}: {metrics.get(source.headline)}")
     print(f"wrote {a.json} and its plots")
     return 0
 

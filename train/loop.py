@@ -11,6 +11,7 @@ fitted on that source's calibration part.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,27 +21,9 @@ from memesent.model import READINGS, MemeHead, ModelConfig, reading_masks
 
 from .calibration import fit_calibration
 from .losses import marginal_nll
+from .pool import Pool
 
-
-@dataclass
-class Pool:
-    """Backbone features and labels of every example of every source, stacked.
-
-    `text` / `image` are zeros where `has_text` / `has_image` is False; `image_flip` holds the
-    mirrored pictures' features (None: no mirroring); `allowed` (n, 5) bool; `source[i]` indexes
-    `sources`, the names of the sources."""
-
-    text: torch.Tensor
-    image: torch.Tensor
-    has_text: torch.Tensor
-    has_image: torch.Tensor
-    allowed: torch.Tensor
-    source: np.ndarray
-    sources: list[str]
-    image_flip: torch.Tensor | None = None
-
-    def __len__(self) -> int:
-        return len(self.allowed)
+log = logging.getLogger("train")
 
 
 @dataclass
@@ -219,10 +202,16 @@ def fit_head(
             )
         else:
             head.load_state_dict(init.state_dict())
-        histories = [
-            train_member(head, k, pool, train_idx, shares, val_idx, settings, seed * 1000 + k)
-            for k in range(config.members)
-        ]
+        histories = []
+        for k in range(config.members):
+            h = train_member(head, k, pool, train_idx, shares, val_idx, settings, seed * 1000 + k)
+            log.info(
+                "member %d: best epoch %d (0: as it started), validation log-loss %.3f",
+                k + 1,
+                h.best_epoch,
+                h.val_log_loss[h.best_epoch],
+            )
+            histories.append(h)
         calibrate(head, pool, calib_idx)
         return head, histories
     finally:

@@ -376,3 +376,42 @@ def reading_margins(readings: dict[str, np.ndarray], base_rates: np.ndarray) -> 
         out[name] = float(np.quantile(spread, CLEAR_QUANTILE)) if rows.any() else None
         out[f"n_{name}"] = int(rows.sum())
     return out
+
+
+def _interval(metrics: dict, key: str) -> str:
+    ci = metrics.get("ci", {}).get(key)
+    return f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "–"
+
+
+def information_table(t: dict) -> str:
+    """Markdown rows: each information measure of `evaluate_probs`'s answer (a test part's)
+    with its 95 % interval."""
+    rows = [
+        *(
+            (f"AUROC, {c} vs rest", t["auroc_3"][c], f"auroc_3_{c}", "0.5 is chance")
+            for c in LABELS3
+        ),
+        ("Spearman, expected vs true level (5)", t["spearman_5"], "spearman_5", "0 is chance"),
+        ("log-loss (3 classes)", t["log_loss_3"], "log_loss_3", "lower is better"),
+        ("log-loss of the base rates", t["log_loss_base_3"], None, "stating a typical meme's"),
+        (
+            "log-loss minus the base rates'",
+            t["log_loss_3"] - t["log_loss_base_3"],
+            "log_loss_3_minus_base",
+            "below 0: more informative",
+        ),
+        ("Brier score (3 classes)", t["brier_3"], None, "lower is better"),
+        (
+            "expected calibration error (top class)",
+            t["ece_3"],
+            None,
+            f"{ECE_BINS} bins; 0 is ideal",
+        ),
+        ("mean top probability", t["mean_top_prob_3"], None, f"accuracy {t['accuracy_3']:.3f}"),
+        ("answers claiming over 90 %", t["share_top_prob_over_90_3"], None, "share of memes"),
+    ]
+    lines = ["| measure | value | 95 % interval | reading |", "| --- | ---: | :---: | --- |"]
+    for name, v, key, note in rows:
+        value = "–" if v is None else f"{v:.3f}"
+        lines.append(f"| {name} | {value} | {_interval(t, key) if key else '–'} | {note} |")
+    return "\n".join(lines)

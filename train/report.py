@@ -1,206 +1,90 @@
-"""What a training run leaves for people: confusion matrices, training curves, reliability
-diagrams and the model card, every sentence and number of which is derived from the run's
-metrics (`metrics.json`)."""
+"""What a training run leaves: its measurements (`metrics.json`, `run_metrics`), and for people
+the plots and the model card, every sentence and number of which is derived from them."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
-from sklearn.calibration import CalibrationDisplay
-from sklearn.metrics import ConfusionMatrixDisplay
 
-from memesent.labels import LABELS, LABELS3, TO3_INDEX, collapse, positive_share
+from memesent.labels import LABELS
+from memesent.model import READINGS, MemeHead
+from memesent.model_files import model_version
 from memesent.quality import HeldOutQuality, ValenceQuality
 
 from .config import TrainConfig
-from .metrics import ECE_BINS, VALENCE_ECE_BINS
-from .sources import SOURCES, Examples, describe_mapping
-
-# The original write-up's test-set numbers (three classes) and the SemEval-2020 Task 8 results:
-# published measurements of other systems, quoted for comparison.
-WRITEUP = {
-    "accuracy_3": 0.51,
-    "macro_f1_3": 0.32,
-    "negative": 0.03,
-    "neutral": 0.29,
-    "positive": 0.65,
-}
-SEMEVAL_BEST, SEMEVAL_BASELINE = 0.355, 0.218
-# Published results on each data set's own test part, by its field's measure (docs/results.md):
-# name, value.
-FIELD = {
-    "sst5": [("fine-tuned BERT-base", 0.532), ("RoBERTa-large", 0.598)],
-    "semeval": [("RoBERTa-base (TweetEval)", 0.713), ("best in TweetEval", 0.737)],
-    "memotion": [
-        ("SemEval-2020 Task 8 baseline", SEMEVAL_BASELINE),
-        ("best system", SEMEVAL_BEST),
-        ("the original write-up (its own test set)", WRITEUP["macro_f1_3"]),
-    ],
-}
+from .loop import MemberHistory
+from .plots import plot_history, plot_tuning
+from .pool import Stack
+from .sources import PARTS, SOURCES, Examples, describe_mapping
 
 
-def plot_confusions(metrics: dict, path: Path, title: str = "") -> None:
-    """Three-class and five-level confusion matrices side by side, as a PNG."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
-    for ax, key, names in ((axes[0], "confusion_3", LABELS3), (axes[1], "confusion_5", LABELS)):
-        ConfusionMatrixDisplay(np.array(metrics[key]), display_labels=list(names)).plot(
-            ax=ax, cmap="Blues", colorbar=False, xticks_rotation=30
-        )
-        ax.set_title(f"{len(names)} classes")
-    fig.suptitle(title or f"{metrics['n']} memes")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_reliability(labels: np.ndarray, probs: np.ndarray, path: Path, title: str = "") -> None:
-    """Reliability diagrams (scikit-learn's `CalibrationDisplay`): left, how often the top
-    three-class answer is right against the probability it was given; right, each class one
-    against the rest. A calibrated model follows the diagonal."""
-    y3, p3 = TO3_INDEX[np.asarray(labels)], collapse(probs)
-    fig, (top_ax, class_ax) = plt.subplots(1, 2, figsize=(12, 5))
-    CalibrationDisplay.from_predictions(
-        p3.argmax(1) == y3, p3.max(1), n_bins=ECE_BINS, ax=top_ax, name="top class"
-    )
-    top_ax.set(title="top class", xlabel="stated probability", ylabel="share right")
-    for k, c in enumerate(LABELS3):
-        CalibrationDisplay.from_predictions(y3 == k, p3[:, k], n_bins=ECE_BINS, ax=class_ax, name=c)
-    class_ax.set(title="each class vs the rest", xlabel="stated probability", ylabel="share true")
-    for ax in (top_ax, class_ax):
-        ax.set(xlim=(0, 1), ylim=(0, 1))
-    fig.suptitle(title or f"{len(y3)} memes, {ECE_BINS} bins")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_history(history: list[dict], path: Path) -> None:
-    """Training loss and validation log-loss per epoch for each ensemble member."""
-    fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(11, 4))
-    for k, h in enumerate(history):
-        loss_ax.plot(np.arange(1, len(h["loss"]) + 1), h["loss"], label=f"member {k + 1}")
-        val_ax.plot(np.arange(len(h["val_log_loss"])), h["val_log_loss"], label=f"member {k + 1}")
-        val_ax.scatter([h["best_epoch"]], [h["val_log_loss"][h["best_epoch"]]], marker="o")
-    loss_ax.set(title="training loss", xlabel="epoch")
-    val_ax.set(
-        title="validation log-loss (5 levels, before calibration); dot = kept",
-        xlabel="epoch (0: before training)",
-    )
-    loss_ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _interval(metrics: dict, key: str) -> str:
-    ci = metrics.get("ci", {}).get(key)
-    return f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "–"
-
-
-def information_table(t: dict) -> str:
-    """Markdown rows: each information measure of the test split with its 95 % interval."""
-    rows = [
-        *(
-            (f"AUROC, {c} vs rest", t["auroc_3"][c], f"auroc_3_{c}", "0.5 is chance")
-            for c in LABELS3
-        ),
-        ("Spearman, expected vs true level (5)", t["spearman_5"], "spearman_5", "0 is chance"),
-        ("log-loss (3 classes)", t["log_loss_3"], "log_loss_3", "lower is better"),
-        ("log-loss of the base rates", t["log_loss_base_3"], None, "stating a typical meme's"),
-        (
-            "log-loss minus the base rates'",
-            t["log_loss_3"] - t["log_loss_base_3"],
-            "log_loss_3_minus_base",
-            "below 0: more informative",
-        ),
-        ("Brier score (3 classes)", t["brier_3"], None, "lower is better"),
-        (
-            "expected calibration error (top class)",
-            t["ece_3"],
-            None,
-            f"{ECE_BINS} bins; 0 is ideal",
-        ),
-        ("mean top probability", t["mean_top_prob_3"], None, f"accuracy {t['accuracy_3']:.3f}"),
-        ("answers claiming over 90 %", t["share_top_prob_over_90_3"], None, "share of memes"),
-    ]
-    lines = ["| measure | value | 95 % interval | reading |", "| --- | ---: | :---: | --- |"]
-    for name, v, key, note in rows:
-        lines.append(f"| {name} | {_v(v)} | {_interval(t, key) if key else '–'} | {note} |")
-    return "\n".join(lines)
-
-
-def plot_valence(examples: Examples, probs: np.ndarray, path: Path, title: str) -> None:
-    """Reliability of the valence (left: the share of positive memes against the positive
-    side's stated share, `VALENCE_ECE_BINS` bins) and the levels given to each signed intensity
-    (right: rows −3 … +3, columns the most likely level), as a PNG."""
-    signed = examples.extra["signed_intensity"]
-    sided = ~np.isnan(signed)
-    fig, (rel_ax, conf_ax) = plt.subplots(1, 2, figsize=(12, 5))
-    CalibrationDisplay.from_predictions(
-        signed[sided] > 0,
-        positive_share(probs[sided]),
-        n_bins=VALENCE_ECE_BINS,
-        ax=rel_ax,
-        name="positive side",
-    )
-    rel_ax.set(
-        title="valence: stated vs observed",
-        xlabel="stated share of the positive side",
-        ylabel="share of positive memes",
-        xlim=(0, 1),
-        ylim=(0, 1),
-    )
-    rows = sorted(set(signed[sided].astype(int)))
-    counts = np.array(
-        [np.bincount(probs[sided][signed[sided] == r].argmax(1), minlength=5) for r in rows]
-    )
-    conf_ax.imshow(counts, cmap="Blues", aspect="auto")
-    for (r, c), v in np.ndenumerate(counts):
-        conf_ax.text(c, r, str(v), ha="center", va="center", fontsize=8)
-    conf_ax.set(
-        title="most likely level by signed intensity",
-        xticks=range(5),
-        yticks=range(len(rows)),
-        ylabel="signed intensity (−: negative emotion)",
-    )
-    conf_ax.set_xticklabels(LABELS, rotation=30)
-    conf_ax.set_yticklabels([f"{r:+d}" for r in rows])
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_tuning(history: list[dict], path: Path) -> None:
-    """Validation log-loss of the text encoder's tuning, step by step."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([h["step"] for h in history], [h["val_log_loss"] for h in history], marker=".")
-    ax.set(title="text encoder tuning: validation log-loss", xlabel="step")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+def run_metrics(
+    cfg: TrainConfig,
+    head: MemeHead,
+    stack: Stack,
+    evaluation: dict,
+    tuning: dict | None,
+    histories: list[MemberHistory],
+    marks: dict[str, float],
+) -> dict:
+    """`metrics.json`: each data set's `evaluation`, the calibrating one's test measures at the
+    top, the base rates and calibration the head ended with, the data each part had, what the
+    text encoder's tuning measured, and how long each step took (`marks`: when the run started
+    and when each step ended, in order)."""
+    calibrating = cfg.calibrating_source
+    times = list(marks.values())
+    steps = dict(zip(list(marks)[1:], np.diff(times), strict=True))
+    return {
+        "calibrated_on": calibrating,
+        "test": evaluation[calibrating]["test"],
+        "sources": evaluation,
+        "base_rates": dict(zip(LABELS, head.config.base_rates, strict=True)),
+        "base_rates_of": head.config.base_rates_of,
+        "init": None
+        if cfg.init is None
+        else {"folder": Path(cfg.init).resolve().name, "version": model_version(cfg.init)},
+        "calibration": {
+            "method": cfg.calibration,
+            "readings": {
+                r: {
+                    "scale": float(head.calibration_scale[k]),
+                    "bias": [round(float(b), 4) for b in head.calibration_bias[k]],
+                }
+                for k, r in enumerate(READINGS)
+            },
+        },
+        "data": {
+            ex.source: {
+                "examples": len(ex),
+                "skipped": len(ex.skipped),
+                "weight": cfg.weight(ex.source),
+                **{p: int((ex.parts == p).sum()) for p in PARTS},
+            }
+            for ex in stack
+        },
+        "text_tuning": tuning,
+        "seconds": {
+            **{step: round(float(s), 1) for step, s in steps.items()},
+            "total": round(times[-1] - times[0], 1),
+        },
+        "history": [asdict(h) for h in histories],
+    }
 
 
 def write_report(
     out: Path, cfg: TrainConfig, metrics: dict, test: Examples, test_probs: np.ndarray
 ) -> None:
-    """confusion.png, reliability.png, training_curve.png (and tuning_curve.png when the text
-    encoder was tuned) and MODEL_CARD.md in the model folder; the plots are of the calibrating
-    source's test part."""
-    n = len(test)
-    title = f"{test.source}, test part, {n} memes"
-    if "signed_intensity" in test.extra:
-        plot_valence(test, test_probs, out / "reliability.png", title)
-        plot_valence(test, test_probs, out / "confusion.png", title)
-    else:
-        levels = test.allowed.argmax(1)
-        plot_confusions(metrics["test"], out / "confusion.png", title)
-        plot_reliability(levels, test_probs, out / "reliability.png", title)
+    """confusion.png and reliability.png (the plots the calibrating source declares, of its
+    test part), training_curve.png (and tuning_curve.png when the text encoder was tuned) and
+    MODEL_CARD.md in the model folder."""
+    title = f"{test.source}, test part, {len(test)} memes"
+    plots = SOURCES[test.source].plots
+    for name in ("confusion", "reliability"):  # or the source's one plot, under both names
+        plot = plots.get(name) or next(iter(plots.values()), None)
+        if plot is not None:
+            plot(test, test_probs, metrics["test"], out / f"{name}.png", title)
     plot_history(metrics["history"], out / "training_curve.png")
     if metrics.get("text_tuning"):
         plot_tuning(metrics["text_tuning"]["history"], out / "tuning_curve.png")
@@ -227,7 +111,7 @@ def results_table(metrics: dict) -> str:
         source, test = SOURCES[name], result.get("test")
         if test is None:
             continue
-        field = "; ".join(f"{who} {v:.3f}" for who, v in FIELD.get(name, [])) or "–"
+        field = "; ".join(f"{who} {v:.3f}" for who, v in source.published) or "–"
         value = _v(test.get(source.headline)) + _ci(test, source.headline)
         lines.append(
             f"| {name} ({test['n']:,}) | {result['reading']} | {source.measure} | {value} "

@@ -30,20 +30,16 @@ from memesent.labels import LABELS
 from memesent.tuning import LoraSpec, add_lora, lora_state
 
 from .losses import marginal_nll
+from .sources import SOURCES, Examples
 
 log = logging.getLogger("train")
 TUNING_VERSION = 1
 
 
-# Each source's share of a tuning batch (a source not named here: 1); the run's `--weight`s
-# are for the head. Sentences and tweets teach sentiment in general, memes' captions their own.
-TUNING_WEIGHTS = {"sst5": 0.4, "semeval": 0.4, "metmeme": 0.2}
-
-
 @dataclass(frozen=True)
 class TuningSettings:
-    """How the text encoder is tuned (see the module); `steps` of `batch_size` texts, drawn
-    from the sources by `weights` (default `TUNING_WEIGHTS`)."""
+    """How the text encoder is tuned (see the module): `steps` of `batch_size` texts, drawn
+    from the sources by their tuning weights (`Source.tuning_weight`)."""
 
     steps: int = 1500
     batch_size: int = 32
@@ -54,16 +50,11 @@ class TuningSettings:
     max_length: int = 64
     eval_every: int = 100
     lora: LoraSpec = field(default_factory=LoraSpec)
-    weights: dict[str, float] = field(default_factory=lambda: dict(TUNING_WEIGHTS))
-
-    def weight(self, source: str) -> float:
-        return self.weights.get(source, 1.0)
 
     def to_dict(self) -> dict:
         """The settings that shape the adapters (the weights are recorded with the data)."""
         d = asdict(self)
         d["lora"] = self.lora.to_dict()
-        d.pop("weights")
         return d
 
 
@@ -75,6 +66,19 @@ class TextSet:
     texts: list[str]
     allowed: np.ndarray
     weight: float
+
+
+def text_sets(sets: list[Examples], part: str) -> list[TextSet]:
+    """The labelled captions, sentences and tweets of `part` of each source, each at its
+    source's tuning weight (validation sets are named `SOURCE-val`)."""
+    out = []
+    for ex in sets:
+        idx = [i for i in ex.part(part) if ex.captions[i] and not ex.allowed[i].all()]
+        if idx:
+            texts = [ex.captions[i] or "" for i in idx]
+            name = ex.source if part == "train" else f"{ex.source}-{part}"
+            out.append(TextSet(name, texts, ex.allowed[idx], SOURCES[ex.source].tuning_weight))
+    return out
 
 
 @dataclass

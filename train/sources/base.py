@@ -5,13 +5,13 @@ caption (None when the data set has no text), its picture (None when it has none
 of `memesent.LABELS` its label allows (a label coarser than five levels is a set of allowed
 levels, learnt by marginal likelihood), the part it belongs to (train / val / calib / test: the
 data set's own split where it has one, otherwise a stratified split with a fixed seed) and the
-extra columns its field measures with. `SOURCES` maps each name to its `Source`: what it holds,
-how its labels map onto the five levels, and how its field scores a model.
+extra columns its field measures with. `SOURCES` maps each name to its `Source`: everything
+about the data set, from how to read it to how a run weighs, calibrates on and scores it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,13 +103,38 @@ class Examples:
         return np.array([p is not None for p in self.images], dtype=bool)
 
 
+Plot = Callable[[Examples, np.ndarray, dict, Path, str], None]
+"""A picture of a data set's answers: (its examples, their five-level probabilities, its
+measures of them, the PNG file to write, a title)."""
+
+
 @dataclass(frozen=True)
 class Source:
-    """A registered data set: `modalities` it has (`text`, `image` or both), `load(root,
-    splitting)` its adapter, `mapping` each of its labels to the levels it allows (for the
-    docs and the model card), `score(examples, probs, base_rates, intervals)` its field's
-    measures of five-level answers, and `headline`, the key of the one its field quotes
-    (described by `measure`)."""
+    """A registered data set: everything about it, declared in its adapter's module.
+
+    What it is: `description`, the `modalities` it has (`text`, `image` or both), `folder` (its
+    usual folder name among the shared data sets) and `mapping`, each of its labels to the
+    levels it allows (for the docs and the model card).
+
+    How to read it: `load(root, splitting)`, its adapter; `load_folders(roots, splitting)` where
+    several folders of its layout read as one set (None: one folder only); `bare_folders` when a
+    bare `--data DIR` is in its layout (one source at most).
+
+    How it is scored: `score(examples, probs, base_rates, intervals)`, its field's measures of
+    five-level answers; `headline`, the key of the one its field quotes (described by
+    `measure`); `published`, others' results on its test part by that measure, (who, value);
+    `plots`, pictures of its answers by name; `details(examples, probs)`, text reports that
+    `train.evaluate` adds to its JSON, and `summary(measures)`, what it prints of them.
+
+    How a run uses it: `head_weight`, its share of every batch of the head's training
+    (renormalised over a run's sources; 0: it trains no part of the head, and is still tuned on
+    and evaluated; `--weight` overrides it); `tuning_weight`, its share of every batch of the
+    text encoder's tuning; `calibration_priority`: of a run's sources, the one with the highest
+    chooses the epoch and fits the calibration and the base rates (None: it cannot, having no
+    calibration part); `shipped`: its place among the shipped recipe's data sets, in `--data`
+    order (None: the shipped model is not trained on it); `writeup`: the original write-up
+    trained on it (`--recipe writeup` trains on it alone).
+    """
 
     name: str
     description: str
@@ -119,29 +144,70 @@ class Source:
     score: Callable[[Examples, np.ndarray, np.ndarray, bool], dict]
     headline: str
     measure: str
+    folder: str
+    load_folders: Callable[[Sequence[Path], Splitting], Examples] | None = None
+    bare_folders: bool = False
+    published: tuple[tuple[str, float], ...] = ()
+    plots: Mapping[str, Plot] = field(default_factory=dict)
+    details: Callable[[Examples, np.ndarray], dict[str, str]] | None = None
+    summary: Callable[[dict], str] | None = None
+    head_weight: float = 1.0
+    tuning_weight: float = 1.0
+    calibration_priority: int | None = None
+    shipped: int | None = None
+    writeup: bool = False
 
     @property
     def reading(self) -> str:
         """The reading its examples are scored with: both modalities, or the one it has."""
         return "both" if len(self.modalities) == 2 else self.modalities[0]
 
+    def read(self, roots: Sequence[Path], splitting: Splitting) -> Examples:
+        """Its examples in `roots`: one folder, or several where `load_folders` reads them as
+        one set. A `DataError` says what is wrong."""
+        for root in roots:
+            if not Path(root).is_dir():
+                raise DataError(f"{self.name}: {root} is not a folder")
+        if len(roots) == 1:
+            return self.load(Path(roots[0]), splitting)
+        if self.load_folders is None:
+            raise DataError(f"{self.name} reads one folder, not {len(roots)}: give it once")
+        return self.load_folders([Path(r) for r in roots], splitting)
+
 
 SOURCES: dict[str, Source] = {}
 
 
 def register(source: Source) -> Source:
+    """Add `source` to `SOURCES` (again under its name: replaced)."""
+    if source.head_weight < 0 or source.tuning_weight < 0:
+        raise ValueError(f"{source.name}: weights must be 0 or more")
+    bare = [s.name for s in SOURCES.values() if s.bare_folders and s.name != source.name]
+    if source.bare_folders and bare:
+        raise ValueError(f"{source.name}: bare --data folders are already {bare[0]}'s layout")
     SOURCES[source.name] = source
     return source
 
 
-def load_source(name: str, root: str | Path, splitting: Splitting | None = None) -> Examples:
-    """The examples of source `name` read from `root`; a `DataError` says what is wrong."""
+def source_named(name: str) -> Source:
+    """The registered source `name`; a `DataError` names the known ones."""
     if name not in SOURCES:
         raise DataError(f"unknown data set {name!r}; known: {', '.join(SOURCES)}")
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{name}: {root} is not a folder")
-    return SOURCES[name].load(root, splitting or Splitting())
+    return SOURCES[name]
+
+
+def bare_source() -> Source:
+    """The source whose layout a bare `--data DIR` is in."""
+    for source in SOURCES.values():
+        if source.bare_folders:
+            return source
+    known = ", ".join(SOURCES)
+    raise DataError(f"no data set reads a bare --data DIR: name its source, SOURCE=DIR ({known})")
+
+
+def load_source(name: str, root: str | Path, splitting: Splitting | None = None) -> Examples:
+    """The examples of source `name` read from `root`; a `DataError` says what is wrong."""
+    return source_named(name).read([Path(root)], splitting or Splitting())
 
 
 def describe_mapping(source: Source) -> str:

@@ -18,6 +18,7 @@ from memesent.labels import LABELS, level_set
 
 from ..data import DataError, image_problem
 from ..metrics import valence_measures
+from ..plots import plot_valence
 from .base import Examples, Source, Splitting, register
 
 POSITIVE = ("happiness", "love")
@@ -78,6 +79,10 @@ def load(root: Path, splitting: Splitting) -> Examples:
     )
 
 
+def _valence(ex: Examples, probs: np.ndarray, measures: dict, path: Path, title: str) -> None:
+    plot_valence(ex.extra["signed_intensity"], probs, path, title)
+
+
 SOURCE = register(
     Source(
         name="metmeme",
@@ -95,5 +100,12 @@ SOURCE = register(
         ),
         headline="auroc_valence",
         measure="AUROC, positive against negative emotions",
+        folder="metmeme",
+        plots={"valence": _valence},
+        # memes' captions teach the text encoder their own sentiment; sentences and tweets
+        # (sst5, semeval) teach sentiment in general and take the larger shares
+        tuning_weight=0.2,
+        shipped=3,
+        calibration_priority=3,  # memes with a side: the calibration they can fit is `valence`
     )
 )

@@ -67,5 +67,8 @@ SOURCE = register(
         ),
         headline="accuracy_5agree",
         measure="accuracy on the 5/5-agreement test photos",
+        folder="twitter-images",
+        calibration_priority=1,
+        shipped=4,
     )
 )
