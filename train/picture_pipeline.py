@@ -31,7 +31,7 @@ from memesent.backbones import DEFAULT_IMAGE, load_image_encoder
 from .config import DEFAULT_CACHE, data_specs
 from .data import DataError
 from .features import image_features
-from .sources import Examples, load_source
+from .sources import SOURCES, load_source
 
 # name: (pictures larger than this are squeezed to it first, 0: none; the backbone's input
 # size). The data sets' pictures are 256 px on their long side, so "to 256" squeezes none of them.
@@ -41,17 +41,6 @@ CANDIDATES = {
     "to 256 (larger ones squeezed to 256 first)": (256, 256),
     "straight to 288": (0, 288),
 }
-
-
-def sides(ex: Examples) -> tuple[np.ndarray, np.ndarray]:
-    """The examples with a side and whether each is positive (MET-Meme: by emotion; Twitter I:
-    the photos all five workers agreed on)."""
-    if "signed_intensity" in ex.extra:
-        s = ex.extra["signed_intensity"]
-        keep = np.flatnonzero(~np.isnan(s))
-        return keep, s[keep] > 0
-    keep = np.flatnonzero(ex.extra["agreement"] == "5/5")
-    return keep, ex.extra["positive"][keep]
 
 
 def probe(features: np.ndarray, positive: np.ndarray, seed: int = 0) -> dict:
@@ -77,14 +66,24 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError) as err:
         print(f"python -m train.picture_pipeline: {err}", file=sys.stderr)
         return 2
+    probes = []  # (examples, those with a side, whether each is positive)
+    for ex in sets:
+        sides = SOURCES[ex.source].sides
+        if sides is None:
+            print(
+                f"python -m train.picture_pipeline: {ex.source}'s labels have no side (positive "
+                "or negative) to probe the pictures for",
+                file=sys.stderr,
+            )
+            return 2
+        probes.append((ex, *sides(ex)))
     encoder = load_image_encoder(a.image_backbone)
     base = encoder.spec
     rows = []
     for name, (source_size, size) in CANDIDATES.items():
         encoder.spec = replace(base, source_size=source_size, size=size)
         row: dict[str, Any] = {"pipeline": name, "source_size": source_size, "size": size}
-        for ex in sets:
-            keep, positive = sides(ex)
+        for ex, keep, positive in probes:
             start = time.perf_counter()
             feats = image_features(encoder, [ex.images[i] for i in keep], a.cache).numpy()
             row[ex.source] = probe(feats, positive) | {"n": len(keep)}

@@ -124,7 +124,9 @@ class Source:
     five-level answers; `headline`, the key of the one its field quotes (described by
     `measure`); `published`, others' results on its test part by that measure, (who, value);
     `plots`, pictures of its answers by name; `details(examples, probs)`, text reports that
-    `train.evaluate` adds to its JSON, and `summary(measures)`, what it prints of them.
+    `train.evaluate` adds to its JSON, and `summary(measures)`, what it prints of them;
+    `sides(examples)`, the examples whose label has a side and whether each is positive (what
+    `train.picture_pipeline` probes pictures' features for; None: its labels have no side).
 
     How a run uses it: `head_weight`, its share of every batch of the head's training
     (renormalised over a run's sources; 0: it trains no part of the head, and is still tuned on
@@ -151,6 +153,7 @@ class Source:
     plots: Mapping[str, Plot] = field(default_factory=dict)
     details: Callable[[Examples, np.ndarray], dict[str, str]] | None = None
     summary: Callable[[dict], str] | None = None
+    sides: Callable[[Examples], tuple[np.ndarray, np.ndarray]] | None = None
     head_weight: float = 1.0
     tuning_weight: float = 1.0
     calibration_priority: int | None = None

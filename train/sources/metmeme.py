@@ -79,6 +79,13 @@ def load(root: Path, splitting: Splitting) -> Examples:
     )
 
 
+def sides(ex: Examples) -> tuple[np.ndarray, np.ndarray]:
+    """The memes with a side (surprise has none) and whether each is positive."""
+    signed = ex.extra["signed_intensity"]
+    keep = np.flatnonzero(~np.isnan(signed))
+    return keep, signed[keep] > 0
+
+
 def _valence(ex: Examples, probs: np.ndarray, measures: dict, path: Path, title: str) -> None:
     plot_valence(ex.extra["signed_intensity"], probs, path, title)
 
@@ -102,6 +109,7 @@ SOURCE = register(
         measure="AUROC, positive against negative emotions",
         folder="metmeme",
         plots={"valence": _valence},
+        sides=sides,
         # memes' captions teach the text encoder their own sentiment; sentences and tweets
         # (sst5, semeval) teach sentiment in general and take the larger shares
         tuning_weight=0.2,
