@@ -131,5 +131,5 @@ def check_backbones(config: ModelConfig, text: TextSpec, image: ImageSpec) -> No
             raise CheckpointError(
                 f"this model was trained on the {kind} backbone {recorded.name} "
                 f"({recorded.to_dict()}), not on {given.name} ({given.to_dict()}); "
-                f"load it with {kind}_backbone={recorded.name!r} or train a head for {given.name}"
+                f"run it with the memesent version that trained it, or retrain it with this one"
             )
