@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,14 @@ def test_training_writes_the_model_folder(trained, folders):
     assert set(metrics["sources"]["metmeme"]["test_readings"]) == {"text", "image"}
     rates = metrics["base_rates"]
     assert sum(rates.values()) == pytest.approx(1.0)
-    assert "mean answer over the" in metrics["base_rates_of"]
+    calibrated_on = metrics["base_rates_of"]  # the folder is named as MET-Meme's usually is
+    assert re.fullmatch(
+        r"the \d+ MET-Meme memes the model was calibrated on \(labelled \d+% negative, "
+        r"none neutral, \d+% positive\)",
+        calibrated_on,
+    )
+    assert config["base_rates_of"] == calibrated_on
+    assert f"Memes like {calibrated_on}." in " ".join(card.split())
 
 
 def test_the_model_learns_the_drawn_sentiment(trained):

@@ -201,6 +201,11 @@ caption and its picture, three ways: the words alone, the picture alone and both
 
 **How far to trust it.** {quality.trust_sentence()}
 
+**Which memes its probabilities are for.** Memes like {metrics["base_rates_of"]}. A
+collection whose labels fall otherwise gets answers tilted toward these memes' label shares; if
+you know its label shares, give them (`memesent predict --label-shares`,
+`Predictor.with_label_shares`) and every answer is shifted to them.
+
 ## Results (each data set's held-out test part)
 {results_table(metrics)}
 
@@ -224,7 +229,7 @@ Intervals: percentile bootstrap over the test examples (1,000 resamples, fixed s
   {metrics["calibrated_on"]} calibration part, which neither trained the model nor chose its
   epoch: {scales}.{started}
 - A typical meme's answer (the base rates shown next to every answer): {rates}; that is
-  {metrics["base_rates_of"]}.
+  the mean answer over {metrics["base_rates_of"]}.
 
 ## Data
 {sources}

@@ -15,6 +15,7 @@ import torch
 
 from memesent.backbones import ImageSpec, TextEncoder, load_image_encoder, load_text_encoder
 from memesent.checkpoint import CheckpointError, load_model_weights, save_checkpoint
+from memesent.labels import LABELS3, TO3_INDEX
 from memesent.model import MemeHead
 from memesent.tuning import LoraSpec, merge_lora
 
@@ -51,8 +52,8 @@ def run(cfg: TrainConfig) -> dict:
     marks["features"] = time.perf_counter()
 
     config = cfg.model_config(text.encoder.spec, image_spec, text.lora)
-    config.base_rates_of = (
-        f"the mean answer over the {len(calib):,} {calibrating} memes of the calibration part"
+    config.base_rates_of = calibration_population(
+        cfg, stack[calibrating], calib - stack.offsets[calibrating]
     )
     config.sources = {ex.source: source_record(ex.source, cfg.weight(ex.source)) for ex in stack}
     heads = [ex.source for ex in stack if cfg.weight(ex.source) > 0]
@@ -187,6 +188,29 @@ def build_pool(cfg: TrainConfig, stack: Stack, encoder: TextEncoder) -> tuple[Po
         image_flip=torch.cat(flips) if cfg.head.flip else None,
     )
     return pool, image_encoder.spec
+
+
+def calibration_population(cfg: TrainConfig, ex: Examples, idx: np.ndarray) -> str:
+    """Which memes the model's probabilities are for, in words (`config.json`'s
+    `base_rates_of`): the examples `idx` of `ex` it is calibrated on, how many, and how their
+    labels fall on the three classes."""
+    source = SOURCES[ex.source]
+    (folders,) = [[r.name for r in d.roots] for d in cfg.data if d.source == ex.source]
+    noun = (
+        source.examples_noun
+        if folders == [source.folder]
+        else f"examples in {source.name}'s layout from {', '.join(folders)}"
+    )
+    # (n, 3): whether each label allows some level of each class
+    classes = np.stack([ex.allowed[idx][:, TO3_INDEX == k].any(1) for k in range(3)], 1)
+    single = classes.sum(1) == 1
+    labelled = [
+        f"{share:.0%} {name}" if share else f"none {name}"
+        for name, share in zip(LABELS3, (classes & single[:, None]).mean(0), strict=True)
+    ]
+    if not single.all():
+        labelled.append(f"{(~single).mean():.0%} of more than one class")
+    return f"the {len(idx):,} {noun} the model was calibrated on (labelled {', '.join(labelled)})"
 
 
 def source_record(name: str, weight: float) -> dict:

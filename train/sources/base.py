@@ -113,8 +113,9 @@ class Source:
     """A registered data set: everything about it, declared in its adapter's module.
 
     What it is: `description`, the `modalities` it has (`text`, `image` or both), `folder` (its
-    usual folder name among the shared data sets) and `mapping`, each of its labels to the
-    levels it allows (for the docs and the model card).
+    usual folder name among the shared data sets), `mapping`, each of its labels to the
+    levels it allows (for the docs and the model card), and `noun`, what its examples are
+    called in a sentence ("MET-Meme memes"; default: "NAME examples").
 
     How to read it: `load(root, splitting)`, its adapter; `load_folders(roots, splitting)` where
     several folders of its layout read as one set (None: one folder only); `bare_folders` when a
@@ -147,6 +148,7 @@ class Source:
     headline: str
     measure: str
     folder: str
+    noun: str = ""
     load_folders: Callable[[Sequence[Path], Splitting], Examples] | None = None
     bare_folders: bool = False
     published: tuple[tuple[str, float], ...] = ()
@@ -159,6 +161,11 @@ class Source:
     calibration_priority: int | None = None
     shipped: int | None = None
     writeup: bool = False
+
+    @property
+    def examples_noun(self) -> str:
+        """What its examples are called in a sentence (`noun`)."""
+        return self.noun or f"{self.name} examples"
 
     @property
     def reading(self) -> str:

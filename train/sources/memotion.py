@@ -179,6 +179,7 @@ SOURCE = register(
     Source(
         name=SOURCE_NAME,
         description="Memotion 7k memes (or a folder in its layout), five sentiment levels",
+        noun="Memotion 7k memes",
         modalities=("text", "image"),
         load=load,
         load_folders=load_folders,

@@ -94,6 +94,7 @@ SOURCE = register(
     Source(
         name="metmeme",
         description="MET-Meme memes (English): picture, caption, emotion and its intensity",
+        noun="MET-Meme memes",
         modalities=("text", "image"),
         load=load,
         mapping={

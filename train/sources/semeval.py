@@ -88,6 +88,7 @@ SOURCE = register(
     Source(
         name="semeval",
         description="SemEval 2013–2017 Task 4A tweets, negative / neutral / positive (words only)",
+        noun="SemEval tweets",
         modalities=("text",),
         load=load,
         mapping=LEVELS,

@@ -53,6 +53,7 @@ SOURCE = register(
     Source(
         name="sst5",
         description="Stanford Sentiment Treebank sentences (movie reviews), five levels",
+        noun="SST-5 sentences",
         modalities=("text",),
         load=load,
         mapping={level: (level,) for level in LABELS},

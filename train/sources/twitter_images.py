@@ -66,6 +66,7 @@ SOURCE = register(
     Source(
         name="twitter-images",
         description="Twitter I photos, positive or negative (pictures only)",
+        noun="Twitter I photos",
         modalities=("image",),
         load=load,
         mapping=LEVELS,
