@@ -329,12 +329,13 @@ def api_for_programs(events: PageEvents, meme: Meme, results: Results) -> None:
         levels = gr.Label(num_top_classes=5)
         summary, typical = gr.Label(), gr.Label(num_top_classes=5)
         readings = gr.JSON()
+        population = gr.Textbox()
         words = gr.HighlightedText()
     for_programs = gr.Button(visible=False)
     for_programs.click(
         events.predict,
         [meme.image, meme.caption],
-        [levels, summary, typical, readings],
+        [levels, summary, typical, readings, population],
         api_name="predict",
         **MODEL_EVENT,
     )

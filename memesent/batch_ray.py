@@ -31,16 +31,25 @@ class RayEngineError(MemesentError, RuntimeError):
 
 
 class RayScorer:
-    """Ray Data's callable class: one `Predictor` per actor, a batch of jobs in, rows out. Each
-    actor has one CPU (`num_cpus=1`), so torch runs on one thread there."""
+    """Ray Data's callable class: one `Predictor` per actor (shifted to `label_shares` when
+    given), a batch of jobs in, rows out. Each actor has one CPU (`num_cpus=1`), so torch runs
+    on one thread there."""
 
-    def __init__(self, model_dir: str | None, model: str, captions: CaptionSource) -> None:
+    def __init__(
+        self,
+        model_dir: str | None,
+        model: str,
+        captions: CaptionSource,
+        label_shares: dict[str, float] | None = None,
+    ) -> None:
         import torch
 
         from .predictor import Predictor
 
         torch.set_num_threads(1)
         self.predictor = Predictor.load(model_dir)
+        if label_shares is not None:
+            self.predictor = self.predictor.with_label_shares(label_shares)
         self.model, self.captions = model, captions
         self.source_size = self.predictor.image_encoder.spec.source_size
 
@@ -79,12 +88,14 @@ def score_with_ray(
     model_dir: str | None,
     results: Results,
     model: str,
+    label_shares: dict[str, float] | None = None,
     captions: CaptionSource = CaptionSource(),  # noqa: B008 (frozen)
     workers: int = 2,
     batch_size: int = 32,
     progress: Callable[[int], None] = lambda n: None,
 ) -> Tally:
-    """`memesent.batch.score_collection`'s work on Ray: `workers` actors of one CPU each."""
+    """`memesent.batch.score_collection`'s work on Ray: `workers` actors of one CPU each, their
+    model shifted to `label_shares` when given."""
     tally = Tally()
     if not jobs:
         return tally
@@ -129,6 +140,7 @@ def score_with_ray(
                 "model_dir": model_dir,
                 "model": model,
                 "captions": captions,
+                "label_shares": label_shares,
             },
             batch_size=batch_size,
             concurrency=workers,

@@ -36,6 +36,10 @@ def save_checkpoint(
 ) -> Path:
     """Write `head`, its config and the text encoder's adapter weights (when its config names
     a tuning) into `out_dir` (created if needed)."""
+    if head.prior_log_weights is not None:
+        raise ValueError(
+            "a head shifted to label shares is for scoring only: save the head it came from"
+        )
     if (text_adapter is None) != (head.config.text_tuning is None):
         raise ValueError("a head of a tuned text encoder is saved with its adapter, and only then")
     out = Path(out_dir)

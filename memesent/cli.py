@@ -4,17 +4,23 @@ line, one picture or a whole collection (folders, a manifest) into a resumable r
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .batch import pending
 from .collection import Job, ManifestError, jobs_from_inputs, jobs_from_manifest
 from .images import NotAnImageError, load_image
 from .labels import LABELS, LABELS3, collapse
+from .population import parse_shares
 from .results import ResultsError, open_results
+
+if TYPE_CHECKING:
+    from .model import ModelConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,6 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--batch-size", type=int, default=32, help="memes per model call")
     predict.add_argument("--model", default=None, help="model folder (default: the shipped model)")
     predict.add_argument(
+        "--label-shares",
+        metavar="SHARES",
+        help="the collection's label shares, if you know them: negative=0.09,neutral=0.31,"
+        "positive=0.6 (or the five levels); every answer is shifted from the memes the model "
+        "was calibrated on to them",
+    )
+    predict.add_argument(
         "--json", action="store_true", help="without --out: one JSON object per meme on stdout"
     )
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -85,11 +98,15 @@ def _fail(image: str, err: object, as_json: bool) -> None:
 
 class StdoutResults:
     """Rows printed as they come: a line per meme (or a JSON object with the probabilities,
-    the base rates, the shift and the three readings, as `Prediction.to_dict` gives them);
-    errors also on stderr."""
+    the base rates, the shift, the three readings and the population, as `Prediction.to_dict`
+    gives them, for the model `config`); errors also on stderr."""
 
-    def __init__(self, as_json: bool, base_rates: dict[str, float]) -> None:
-        self.as_json, self.base_rates = as_json, base_rates
+    def __init__(self, as_json: bool, config: ModelConfig) -> None:
+        from .predictor import population_of
+
+        self.as_json = as_json
+        self.base_rates = dict(zip(LABELS, config.base_rates, strict=True))
+        self.population = population_of(config)
 
     def done(self) -> set[str]:
         return set()
@@ -105,7 +122,12 @@ class StdoutResults:
             probs3 = dict(zip(LABELS3, collapse(list(probs.values())).tolist(), strict=True))
             readings = {r: _reading(row, r) for r in ("text", "image")}
             result = Prediction(
-                row["label"], probs, probs3, self.base_rates, {**readings, "both": probs}
+                row["label"],
+                probs,
+                probs3,
+                self.base_rates,
+                {**readings, "both": probs},
+                self.population,
             )
             if self.as_json:
                 print(
@@ -157,20 +179,28 @@ def _predict(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .model_files import DEFAULT_MODEL_DIR, CheckpointError, model_version
 
     model_dir = args.model or DEFAULT_MODEL_DIR
+    shares = None
     try:
         model = model_version(model_dir)
+        if args.label_shares is not None:
+            shares = parse_shares(args.label_shares)
+            _model_config(model_dir, shares)  # the shares checked against the model
+            model = f"{model}+{_digest(shares)}"  # shifted answers are another model's
         if args.out:
             results = open_results(args.out, model)
             todo = pending(jobs, results)
         else:
-            results, todo = StdoutResults(args.json, _base_rates(model_dir)), jobs
+            results, todo = StdoutResults(args.json, _model_config(model_dir, shares)), jobs
     except (CheckpointError, ResultsError, OSError) as err:
         print(f"memesent: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # what parse_shares and the config say of the label shares
+        print(f"memesent: --label-shares: {err}", file=sys.stderr)
         return 2
     if not todo:  # a finished run rerun: nothing to load
         print(f"memesent: all {len(jobs)} memes are in {args.out} already", file=sys.stderr)
         return 0
-    return _run(args, todo, len(jobs) - len(todo), model_dir, model, results)
+    return _run(args, todo, len(jobs) - len(todo), model_dir, model, results, shares)
 
 
 def _jobs(args: argparse.Namespace) -> list[Job]:
@@ -180,13 +210,21 @@ def _jobs(args: argparse.Namespace) -> list[Job]:
     return jobs
 
 
-def _base_rates(model_dir: str | Path) -> dict[str, float]:
+def _model_config(model_dir: str | Path, shares: dict[str, float] | None) -> ModelConfig:
+    """The model's config as it answers: shifted to `shares` when given (a `ValueError` says
+    what is wrong with them)."""
     from .checkpoint import read_config
 
-    return dict(zip(LABELS, read_config(model_dir).base_rates, strict=True))
+    config = read_config(model_dir)
+    return config if shares is None else config.with_label_shares(shares)
 
 
-def _run(args, jobs, skipped, model_dir, model, results) -> int:
+def _digest(shares: dict[str, float]) -> str:
+    """A short digest of label shares, for the results' `model` column."""
+    return hashlib.sha256(json.dumps(shares, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _run(args, jobs, skipped, model_dir, model, results, shares) -> int:
     from tqdm import tqdm
 
     from .backbones import BackboneError
@@ -211,9 +249,11 @@ def _run(args, jobs, skipped, model_dir, model, results) -> int:
     }
     try:
         if args.engine == "ray":
-            tally = score_with_ray(jobs, str(model_dir), results, model, **options)
+            tally = score_with_ray(jobs, str(model_dir), results, model, shares, **options)
         else:
             predictor = Predictor.load(model_dir)
+            if shares is not None:
+                predictor = predictor.with_label_shares(shares)
             tally = score_collection(jobs, predictor, results, model, **options)
     except KeyboardInterrupt:
         bar.close()

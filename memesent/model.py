@@ -8,14 +8,18 @@ chose its epoch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 import torch
 from torch import nn
 
 from .backbones import IMAGE_SPECS, TEXT_SPECS, ImageSpec, TextSpec
 from .fusion import FusionConfig, build_fusion
 from .labels import LABELS, VALENCE
+from .population import prior_shift, share_vector, shifted_population
 from .tuning import LoraSpec
 
 # How each reading's probabilities are calibrated:
@@ -32,7 +36,9 @@ class ModelConfig:
     """Everything needed to rebuild a head and to know which backbones it belongs to.
 
     `base_rates` is what a typical meme gets: the mean answer over the memes the model is
-    calibrated on (`base_rates_of` names them); `calibration` names the method whose
+    calibrated on, which `base_rates_of` names (which memes its probabilities are for: a
+    phrase such as "the 416 MET-Meme memes the model was calibrated on (labelled …)", written
+    by training from its data); `calibration` names the method whose
     parameters the weights hold; `text_tuning` the adapters (`memesent.tuning`) that the text
     backbone was tuned with, whose weights the checkpoint holds (None: the backbone frozen).
     `sources` records each training data set with its label mapping and weight.
@@ -96,6 +102,22 @@ class ModelConfig:
             training=d.get("training", {}),
         )
 
+    def with_label_shares(self, shares: Mapping[str, float]) -> ModelConfig:
+        """This config for a collection whose label shares are `shares` (five levels, or three
+        classes: `memesent.population`): its base rates become them and `base_rates_of` says
+        so. `ValueError` says what is wrong with shares it cannot use."""
+        rates = share_vector(shares, np.array(self.base_rates))
+        if (rates <= 0).any():
+            raise ValueError(
+                "label shares must each be above 0: give a level (or class) the collection "
+                "never has a small share, such as 0.01"
+            )
+        return replace(
+            self,
+            base_rates=tuple(rates.tolist()),
+            base_rates_of=shifted_population(self.base_rates_of, shares),
+        )
+
 
 def reading_masks(
     has_text: torch.Tensor, has_image: torch.Tensor, distinct: bool = False
@@ -125,6 +147,8 @@ class MemeHead(nn.Module):
     log-probabilities; `members_logits` gives each member's raw logits (training), `combine` the
     uncalibrated average (fitting the calibration). `has_text` / `has_image` (B,) bool say which
     modalities each example has (default: both); a missing one's features are ignored.
+    `prior_log_weights` (None unless `with_label_shares` made this head) moves every calibrated
+    answer to a collection with other label shares; it is not saved with the weights.
     """
 
     # the buffers `__init__` registers
@@ -134,6 +158,7 @@ class MemeHead(nn.Module):
     image_std: torch.Tensor
     calibration_scale: torch.Tensor
     calibration_bias: torch.Tensor
+    prior_log_weights: torch.Tensor | None
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -147,6 +172,7 @@ class MemeHead(nn.Module):
         n = len(READINGS)
         self.register_buffer("calibration_scale", torch.ones(n))
         self.register_buffer("calibration_bias", torch.zeros(n, f.num_labels))
+        self.register_buffer("prior_log_weights", None, persistent=False)
 
     def set_feature_stats(self, text: torch.Tensor, image: torch.Tensor) -> None:
         """Record the mean and spread of training features (of the examples that have each
@@ -217,7 +243,24 @@ class MemeHead(nn.Module):
         reading = torch.as_tensor(reading).expand(logp.shape[0])
         scale = self.calibration_scale.double()[reading].unsqueeze(-1)
         bias = self.calibration_bias.double()[reading]
-        return apply_calibration(self.config.calibration, logp.double(), scale, bias)
+        out = apply_calibration(self.config.calibration, logp.double(), scale, bias)
+        if self.prior_log_weights is None:
+            return out
+        return (out + self.prior_log_weights.double()).log_softmax(-1)
+
+    def with_label_shares(self, shares: Mapping[str, float]) -> MemeHead:
+        """A copy whose every reading answers for a collection whose label shares are `shares`
+        (the prior shift of `memesent.population`): its calibrated log-probabilities moved by
+        the same log-weights, its config's base rates the shares (`ModelConfig
+        .with_label_shares`, whose `ValueError` says what is wrong with them)."""
+        config = self.config.with_label_shares(shares)
+        weights = torch.from_numpy(prior_shift(shares, np.array(self.config.base_rates)))
+        head = copy.deepcopy(self)
+        head.config = config
+        head.prior_log_weights = (
+            weights if self.prior_log_weights is None else self.prior_log_weights + weights
+        )
+        return head.eval()
 
 
 def apply_calibration(

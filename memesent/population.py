@@ -8,6 +8,9 @@ that mean what they say by a prior shift (Saerens et al., 2002):
 p'(level | meme) ∝ p(level | meme) · q(level) / π(level), with π the base rates and q the
 collection's shares. It assumes that the collection differs only in how often each level
 occurs, not in what a meme of a level looks like.
+
+`Predictor.with_label_shares` applies it to every reading and to explanations; a model's
+`base_rates_of` (`Prediction.population`) names the memes its probabilities are for.
 """
 
 from __future__ import annotations
@@ -76,3 +79,11 @@ def shift_probs(probs: np.ndarray, log_weights: np.ndarray) -> np.ndarray:
     logp -= logp.max(-1, keepdims=True)
     p = np.exp(logp)
     return p / p.sum(-1, keepdims=True)
+
+
+def shifted_population(population: str, shares: Mapping[str, float]) -> str:
+    """The words for which memes a model's probabilities are for (`population`, a model's
+    `base_rates_of`) once they are shifted to `shares`."""
+    given = ", ".join(f"{name}={share:g}" for name, share in shares.items())
+    calibrated = population or "the memes the model was calibrated on"
+    return f"{calibrated}, shifted to the label shares you gave: {given}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +24,7 @@ from .encoded import MemeFeatures
 from .errors import NothingToScoreError
 from .images import ImageInput, load_image
 from .labels import LABELS, LABELS3, collapse
-from .model import READINGS, MemeHead
+from .model import READINGS, MemeHead, ModelConfig
 from .tuning import merge_lora
 
 if TYPE_CHECKING:
@@ -37,15 +37,17 @@ Distribution = dict[str, float]
 class Prediction:
     """One meme's sentiment: the most likely level, the calibrated distribution over levels,
     the base rates (what a typical meme gets: the mean answer over the memes the model is
-    calibrated on), and the three `readings`: the words alone, the picture alone and both
-    together (`probs`). A reading of a modality the meme lacks is None; a meme with one
-    modality is read by the one it has."""
+    calibrated on), the three `readings`: the words alone, the picture alone and both
+    together (`probs`), and `population`: which memes the probabilities are for (those the
+    model was calibrated on, or the label shares it was shifted to). A reading of a modality
+    the meme lacks is None; a meme with one modality is read by the one it has."""
 
     label: str
     probs: Distribution
     probs3: Distribution
     base_rates: Distribution
     readings: dict[str, Distribution | None]
+    population: str
 
     @property
     def shift(self) -> float:
@@ -67,7 +69,14 @@ class Prediction:
             "base_rates": self.base_rates,
             "shift": self.shift,
             "readings": self.readings,
+            "population": self.population,
         }
+
+
+def population_of(config: ModelConfig) -> str:
+    """Which memes a model's probabilities are for: what its config records, or a sentence
+    saying that it records nothing."""
+    return config.base_rates_of or "not recorded in this model's folder"
 
 
 class Predictor:
@@ -105,8 +114,26 @@ class Predictor:
 
     @property
     def base_rates(self) -> Distribution:
-        """What a typical meme gets: the mean answer over the memes the model is calibrated on."""
+        """What a typical meme gets: the mean answer over the memes the model is calibrated on
+        (or the label shares it was shifted to)."""
         return dict(zip(LABELS, self.head.config.base_rates, strict=True))
+
+    @property
+    def population(self) -> str:
+        """Which memes the probabilities are for, in words (`Prediction.population`)."""
+        return population_of(self.head.config)
+
+    def with_label_shares(self, shares: Mapping[str, float]) -> Predictor:
+        """This model for a collection whose label shares you know, such as
+        `{"negative": 0.09, "neutral": 0.31, "positive": 0.6}` (three classes) or one share per
+        level: every reading and every explanation shifted to them (`memesent.population`),
+        and `base_rates` and `population` say so. Unchanged itself; the two share the
+        backbones and take turns. `ValueError` says what is wrong with the shares."""
+        shifted = Predictor(
+            self.head.with_label_shares(shares), self.text_encoder, self.image_encoder
+        )
+        shifted._lock = self._lock
+        return shifted
 
     @torch.inference_mode()
     def predict_batch(
@@ -173,6 +200,7 @@ class Predictor:
             probs3=p3,
             base_rates=self.base_rates,
             readings={r: dist(readings[r]) for r in READINGS},
+            population=self.population,
         )
 
     def predict(self, image: ImageInput | None, caption: str = "") -> Prediction:

@@ -34,7 +34,8 @@ EXAMPLES = json.loads((EXAMPLES_DIR / "examples.json").read_text())
 ROCKET = EXAMPLES_DIR / "rocket.jpg"
 ROCKET_CAPTION = "FINALLY PASSED MY EXAM TO THE MOON"
 PROB_TOL, SCORE_TOL = 1e-4, 2e-3  # the app and this process may sum in different orders
-BASE_RATES = json.loads((ROOT / "assets" / "model" / "config.json").read_text())["base_rates"]
+CONFIG = json.loads((ROOT / "assets" / "model" / "config.json").read_text())
+BASE_RATES, POPULATION = CONFIG["base_rates"], CONFIG["base_rates_of"]
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +97,11 @@ def assert_close(got: dict[str, float], want: dict[str, float], tol: float) -> N
 
 
 def predict(client: Client, image: Path, caption: str) -> tuple[dict, dict]:
-    levels, summary, typical, readings = client.predict(
+    levels, summary, typical, readings, population = client.predict(
         handle_file(str(image)), caption, api_name="/predict"
     )
     assert confidences(typical) == pytest.approx(BASE_RATES, abs=1e-4)
+    assert population == POPULATION
     assert set(readings) == {"text", "image", "both"}
     assert readings["both"] == pytest.approx(confidences(levels), abs=1e-4)
     return confidences(levels), confidences(summary)
@@ -139,11 +141,11 @@ def test_predict_matches_the_library(client: Client, memes: service.MemeService)
 
 
 def test_predict_gives_the_three_readings(client: Client, memes: service.MemeService) -> None:
-    *_, readings = client.predict(handle_file(str(ROCKET)), ROCKET_CAPTION, api_name="/predict")
+    *_, readings, _ = client.predict(handle_file(str(ROCKET)), ROCKET_CAPTION, api_name="/predict")
     want = memes.predict(str(ROCKET), ROCKET_CAPTION).readings
     for reading in ("text", "image", "both"):
         assert_close(readings[reading], want[reading], PROB_TOL)
-    *_, words_only = client.predict(None, ROCKET_CAPTION, api_name="/predict")
+    *_, words_only, _ = client.predict(None, ROCKET_CAPTION, api_name="/predict")
     assert words_only["image"] is None
     assert_close(words_only["text"], want["text"], PROB_TOL)
 

@@ -42,6 +42,8 @@ def test_predict_json_lines_match_the_library(tmp_path, shipped_model, predictor
         assert row["label"] == want.label and row["caption"] == caption
         assert row["probs"] == pytest.approx(want.probs, abs=1e-6)
         assert row["base_rates"] == pytest.approx(want.base_rates)
+        assert row["population"] == want.population
+        assert row["population"].startswith("the 416 MET-Meme memes the model was calibrated on")
         for reading in ("text", "image", "both"):
             assert row["readings"][reading] == pytest.approx(want.readings[reading], abs=1e-6)
     assert "not an image" in rows[2]["error"] and "bad.png" in proc.stderr
@@ -69,6 +71,60 @@ def test_predict_plain_text(tmp_path, predictor):
     want = predictor.predict(path, "")
     assert proc.stdout.startswith(f"{path}: {want.label} ({want.label3})")
     assert f"very_negative={want.probs['very_negative']:.3f}" in proc.stdout
+
+
+def test_label_shares_shift_every_answer_and_say_so(tmp_path, predictor):
+    path = tmp_path / "m.png"
+    draw_meme(photo("coffee"), "first coffee", "of the day").save(path)
+    shares = "negative=0.09,neutral=0.31,positive=0.6"
+    proc = run(
+        "predict",
+        str(path),
+        "--caption",
+        "first coffee of the day",
+        "--json",
+        "--label-shares",
+        shares,
+    )
+    assert proc.returncode == 0, proc.stderr
+    row = json.loads(proc.stdout)
+    shifted = predictor.with_label_shares({"negative": 0.09, "neutral": 0.31, "positive": 0.6})
+    want = shifted.predict(path, "first coffee of the day")
+    assert row["probs"] == pytest.approx(want.probs, abs=1e-6)
+    assert row["readings"]["image"] == pytest.approx(want.readings["image"], abs=1e-6)
+    assert row["base_rates"]["neutral"] == pytest.approx(0.31)
+    assert row["population"] == want.population
+    assert row["population"].endswith(
+        "shifted to the label shares you gave: negative=0.09, neutral=0.31, positive=0.6"
+    )
+
+
+def test_shifted_answers_never_join_a_results_file_of_unshifted_ones(tmp_path):
+    path, out = tmp_path / "m.png", tmp_path / "results.csv"
+    photo().save(path)
+    assert run("predict", str(path), "--out", str(out), "--quiet").returncode == 0
+    before = out.read_text()
+    shares = "negative=0.09,neutral=0.31,positive=0.6"
+    proc = run("predict", str(path), "--out", str(out), "--quiet", "--label-shares", shares)
+    assert proc.returncode == 2 and "holds answers of another model" in proc.stderr
+    assert out.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("shares", "message"),
+    [
+        ("negative=0.5,positive=0.6", "name the five levels"),
+        ("negative=0.2,neutral=0.3,positive=0.6", "must sum to 1, not 1.100"),
+        ("negative:0.5", "LEVEL=SHARE"),
+    ],
+)
+def test_bad_label_shares_stop_with_a_message(tmp_path, shares, message):
+    path = tmp_path / "m.png"
+    photo().save(path)
+    proc = run("predict", str(path), "--label-shares", shares)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("memesent: --label-shares: ") and message in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_bad_model_folder_is_a_message_not_a_traceback(tmp_path):

@@ -128,3 +128,17 @@ def test_examples_are_cached_as_plain_values(events):
     assert isinstance(overlay, Image.Image)
     assert words == events.memes.explain(str(ROCKET), CAPTION).words_html
     assert isinstance(shares, dict) and set(shares) == {"text", "image"}
+
+
+def test_the_answer_says_which_memes_its_probabilities_are_for(events, predictor):
+    """The page's answer ends with the line naming the memes the model is calibrated on, and
+    `/predict` gives the same words."""
+    population = predictor.population
+    assert population.startswith("the 416 MET-Meme memes the model was calibrated on")
+    line = f'<div class="ms-key" id="population">{views.population_line(population)}</div>'
+    answer, *_ = events.answer(upload(ROCKET), CAPTION)
+    assert line in answer
+    live, *_ = events.rescore(upload(ROCKET), CAPTION, None)
+    assert line in live
+    *_, said = events.predict(upload(ROCKET), CAPTION)
+    assert said == population

@@ -22,7 +22,7 @@ from helpers import draw_meme, photo
 from PIL import Image
 from safetensors.torch import load_file
 
-from memesent import LABELS, Predictor
+from memesent import LABELS, LABELS3, Predictor
 from memesent.labels import positive_share
 from train.__main__ import main as train_main
 from train.__main__ import parse_args
@@ -274,8 +274,28 @@ def test_the_writeup_recipe_trains_the_writeups_network(memotion_dir, tmp_path):
     assert m["n"] == len(json.loads((out / "split.json").read_text())["memotion"]["test"])
     conf = np.array(m["confusion_3"])
     assert conf.sum() == m["n"] and np.isclose(np.trace(conf) / m["n"], m["accuracy_3"])
+    assert m["population"] == config["base_rates_of"]
+    assert re.fullmatch(
+        r"the \d+ examples in memotion's layout from memes the model was calibrated on "
+        r"\(labelled \d+% negative, \d+% neutral, \d+% positive\)",
+        m["population"],
+    )
     with pytest.raises(SystemExit):
         parse_args(["--data", f"sst5={tmp_path}", "--out", str(out), "--recipe", "writeup"])
+
+    model = ["--model", str(out), "--data", str(memotion_dir)]
+    bad = tmp_path / "bad.json"
+    assert evaluate_main([*model, "--json", str(bad), "--label-shares", "negative=1"]) == 2
+    assert not bad.exists()
+    shares = "negative=0.2,neutral=0.3,positive=0.5"
+    assert evaluate_main([*model, "--json", str(target), "--label-shares", shares]) == 0
+    shifted = json.loads(target.read_text())
+    assert shifted["population"].endswith(
+        "shifted to the label shares you gave: negative=0.2, neutral=0.3, positive=0.5"
+    )
+    support = np.array([shifted["per_class_3"][c]["support"] for c in LABELS3])
+    base = -(support * np.log([0.2, 0.3, 0.5])).sum() / support.sum()
+    assert shifted["log_loss_base_3"] == pytest.approx(base)  # the shares are its base rates
 
 
 def test_data_arguments_name_their_adapter(tmp_path):

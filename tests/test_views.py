@@ -21,6 +21,7 @@ from webapp.card import SIZE, result_card
 
 RATES = dict(zip(LABELS, (0.1, 0.2, 0.2, 0.35, 0.15), strict=True))
 NEG = dict(zip(LABELS, (0.5, 0.3, 0.1, 0.05, 0.05), strict=True))
+POPULATION = "the 40 drawn memes the model was calibrated on (labelled 50% negative & …)"
 POS = dict(zip(LABELS, (0.02, 0.03, 0.15, 0.5, 0.3), strict=True))
 
 
@@ -31,7 +32,8 @@ def prediction(both: dict, text: dict | None, image: dict | None) -> Prediction:
         "positive": both["positive"] + both["very_positive"],
     }
     label = max(both, key=both.get)
-    return Prediction(label, both, three, RATES, {"text": text, "image": image, "both": both})
+    readings = {"text": text, "image": image, "both": both}
+    return Prediction(label, both, three, RATES, readings, POPULATION)
 
 
 def test_levels_carry_a_typical_memes_marks_and_the_summary():
@@ -42,6 +44,10 @@ def test_levels_carry_a_typical_memes_marks_and_the_summary():
     bars = re.findall(r'class="ms-bar" style="width:([\d.]+)%', html)
     assert [float(b) for b in bars] == [100 * POS[k] for k in LABELS]
     assert "negative <b>5%</b>" in html and "positive <b>80%</b>" in html
+    line = re.search(r'<div class="ms-key" id="population">([^<]*)</div>', html)
+    assert line and line[1] == f"Which memes these probabilities are for: {POPULATION}.".replace(
+        "&", "&amp;"
+    )
 
 
 def test_readings_name_their_top_level_and_say_when_a_modality_is_missing():

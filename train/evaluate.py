@@ -4,7 +4,9 @@ Runs the full prediction path (`memesent.Predictor`: image decoding, backbones, 
 readable example of a data set (a bare DIR is Memotion's layout; SOURCE=DIR names its adapter,
 see train.sources), or on one part of a training run's `split.json`, and scores the answers by
 that data set's own measures. A meme is scored by the reading of the modalities it has; memes
-with both are also scored by each reading alone (`readings`).
+with both are also scored by each reading alone (`readings`). With --label-shares the model is
+shifted to a collection's known label shares first (`Predictor.with_label_shares`); the JSON's
+`population` says which memes its probabilities are for either way.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tqdm import tqdm
 
 from memesent import LABELS, Predictor
 from memesent.checkpoint import CheckpointError
+from memesent.population import parse_shares
 
 from .config import data_specs
 from .data import DataError
@@ -77,7 +80,11 @@ def evaluate(
         )
     probs = predict(predictor, ex)
     rates = np.array(predictor.head.config.base_rates)
-    metrics: dict[str, Any] = {"source": source, "reading": spec.reading}
+    metrics: dict[str, Any] = {
+        "source": source,
+        "reading": spec.reading,
+        "population": predictor.population,
+    }
     metrics.update(spec.score(ex, probs["both"], rates, True))
     if spec.reading == "both":
         metrics["readings"] = {}
@@ -116,12 +123,21 @@ def main(argv: list[str] | None = None) -> int:
         default="test",
         help="which part of --split to score (default: test)",
     )
+    p.add_argument(
+        "--label-shares",
+        metavar="SHARES",
+        help="shift the model to these label shares first: negative=0.09,neutral=0.31,"
+        "positive=0.6 (or the five levels)",
+    )
     a = p.parse_args(argv)
     try:
         (spec,) = data_specs([a.data])
         folder = spec.roots[0]
         names = _split_part(a.split, spec.source, a.part) if a.split else None
-        metrics, ex, probs = evaluate(Predictor.load(a.model), spec.source, folder, names)
+        predictor = Predictor.load(a.model)
+        if a.label_shares is not None:
+            predictor = predictor.with_label_shares(parse_shares(a.label_shares))
+        metrics, ex, probs = evaluate(predictor, spec.source, folder, names)
     except (DataError, CheckpointError, OSError, ValueError) as err:
         print(f"python -m train.evaluate: {err}", file=sys.stderr)
         return 2

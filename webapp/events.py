@@ -93,12 +93,13 @@ class PageEvents:
         return self.read_caption(image) if enabled else (gr.skip(), "")
 
     @user_errors
-    def predict(self, image: Mapping | None, caption: str) -> tuple[dict, dict, dict, dict]:
+    def predict(self, image: Mapping | None, caption: str) -> tuple[dict, dict, dict, dict, str]:
         """Sentiment of a meme: the five levels' probabilities, the three-way summary, a
-        typical meme's five levels (the base rates) to compare them with, and the three
-        readings ({"text", "image", "both"}: the words alone, the picture alone, both)."""
+        typical meme's five levels (the base rates) to compare them with, the three readings
+        ({"text", "image", "both"}: the words alone, the picture alone, both), and which memes
+        the probabilities are for."""
         view = self.memes.predict(image_path(image), caption)
-        return view.levels, view.summary, view.typical, view.readings
+        return view.levels, view.summary, view.typical, view.readings, view.population
 
     @user_errors
     def explain(self, image: Mapping | None, caption: str) -> tuple[Any, list, dict | str]:

@@ -62,7 +62,8 @@ class CaptionGuess:
 class PredictionView:
     """A prediction as the page and the API show it: `levels` (five), `summary` (three),
     `typical` (a typical meme's levels: the base rates), `readings` (the words alone, the
-    picture alone, both: None for a missing modality), `shift_note` (how much the answer
+    picture alone, both: None for a missing modality), `population` (which memes the
+    probabilities are for, `Prediction.population`), `shift_note` (how much the answer
     depends on this meme), `disagreement` (a line when words and picture clearly point opposite
     ways, else None), and the page's HTML of the answer (`answer_html`) and of the readings
     (`readings_html`)."""
@@ -71,6 +72,7 @@ class PredictionView:
     summary: LabelDict
     typical: LabelDict
     readings: dict[str, LabelDict | None]
+    population: str
     shift_note: str
     disagreement: str | None
     answer_html: str
@@ -172,8 +174,8 @@ class MemeService:
 
     def predict(self, image: ImageInput | None, caption: str | None) -> PredictionView:
         """The five levels' probabilities, the negative / neutral / positive summary, a typical
-        meme's levels, the three readings, how far this meme moves the answer, and the page's
-        HTML of them."""
+        meme's levels, the three readings, which memes the probabilities are for, how far this
+        meme moves the answer, and the page's HTML of them."""
         result = self.predictor.predict_features(self.features(image, caption))
         disagreement = self.margins.disagreement(result.readings) if self.margins else None
         return PredictionView(
@@ -181,6 +183,7 @@ class MemeService:
             summary=result.probs3,
             typical=result.base_rates,
             readings=result.readings,
+            population=result.population,
             shift_note=shift_sentence(result.shift),
             disagreement=disagreement,
             answer_html=views.levels_html(result),

@@ -1,5 +1,6 @@
 """How the page draws an answer, as HTML: the five levels of the whole meme with a typical
-meme's shares as markers on the same bars and the three-way summary folded in, the words' and
+meme's shares as markers on the same bars, the three-way summary and which memes the
+probabilities are for folded in, the words' and
 the picture's readings as compact bars, and the caption's words coloured by which way they
 push; what the page shows before an answer and while the explanation waits for Analyze; and
 the page's CSS. Plain functions of a `Prediction` or an explanation's word scores, so they are
@@ -41,9 +42,14 @@ def heat_map_title(level: str) -> str:
     return f"Where the picture drove “{_name(level)}”"
 
 
+def population_line(population: str) -> str:
+    """The line under the answer that says which memes its probabilities are for."""
+    return f"Which memes these probabilities are for: {population}."
+
+
 def levels_html(prediction: Prediction) -> str:
-    """The five levels as bars, each with a marker at a typical meme's share, and the
-    negative / neutral / positive summary under them."""
+    """The five levels as bars, each with a marker at a typical meme's share, the
+    negative / neutral / positive summary under them, and which memes they are for."""
     rows = []
     for level in LABELS:
         p, base = prediction.probs[level], prediction.base_rates[level]
@@ -65,7 +71,9 @@ def levels_html(prediction: Prediction) -> str:
         f'<div class="ms-verdict">{_name(prediction.label)}</div>{"".join(rows)}'
         f'<div class="ms-summary">{summary}</div>'
         '<div class="ms-key">bars: this meme · <span class="ms-typical-key"></span> a typical '
-        "meme</div></div>"
+        "meme</div>"
+        f'<div class="ms-key" id="population">{html.escape(population_line(prediction.population))}'
+        "</div></div>"
     )
 
 
