@@ -155,3 +155,37 @@ def test_tuning_speed_benchmark_small_run(tmp_path):
     assert r["recipe_tuning_minutes"] == pytest.approx(
         (1500 * r["seconds_per_step"] + 16 * r["validation_pass_seconds"]) / 60
     )
+
+
+def test_memotion_benchmark_scores_every_row_on_the_writeup_runs_test_memes(tmp_path, capsys):
+    """On a drawn Memotion-layout set and a write-up model trained on it: every row scores the
+    run's test memes, the shift uses the train part's shares, and the table has each row."""
+    from datasets import make_memes
+
+    from benchmarks.memotion import main
+    from memesent.labels import LABELS3
+    from train.__main__ import main as train_main
+
+    data, run = make_memes(tmp_path / "memes", per_class=12), tmp_path / "writeup"
+    rows = (data / "labels.csv").read_text().splitlines()  # fewer negative and neutral memes
+    drop = tuple(
+        f"{c}_{i}.png" for c, start in (("negative", 4), ("neutral", 8)) for i in range(start, 12)
+    )
+    (data / "labels.csv").write_text("\n".join(r for r in rows if not r.startswith(drop)) + "\n")
+    args = ["--data", str(data), "--out", str(run), "--cache", str(tmp_path / "cache")]
+    assert train_main([*args, "--recipe", "writeup", "--epochs", "2"]) == 0
+    out = tmp_path / "memotion.json"
+    assert main(["--data", str(data), "--writeup", str(run), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    split = json.loads((run / "split.json").read_text())["memotion"]
+    counted = {c: sum(n.startswith(c) for n in split["train"]) for c in LABELS3}
+    assert result["train_shares_3"] == {
+        c: pytest.approx(k / len(split["train"]), abs=5e-4) for c, k in counted.items()
+    }
+    assert [r["n"] for r in result["rows"]] == [len(split["test"])] * 4
+    shifted = result["rows"][1]
+    assert "--label-shares negative=" in shifted["row"]
+    assert result["rows"][3]["answers_3"]["positive"] == 1.0  # the train part's commonest
+    table = capsys.readouterr().out
+    assert all(r["row"] in table for r in result["rows"])
+    assert "| the original write-up, its own test set | – | 0.51 | 0.32 |" in table

@@ -171,6 +171,7 @@ TABLES: dict[str, Table] = {
         _benchmark("explain_faithfulness", lambda r: (r["summary"], r["speed"])),
     ),
     "ablation": Table("docs/results/ablation.json", _ablation),
+    "memotion": Table("docs/results/memotion.json", _benchmark("memotion")),
     "tuning-speed": Table("docs/results/tuning_speed.json", _benchmark("tuning_speed")),
     "app-latency": Table(
         "docs/results/app_latency.json",

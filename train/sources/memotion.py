@@ -26,6 +26,9 @@ from ..plots import plot_confusions, plot_reliability
 from .base import Examples, Source, Splitting, register
 
 REQUIRED = ("image_name", "overall_sentiment")
+# The original write-up's own numbers on its own Memotion test set, three classes
+# (`benchmarks.memotion` sets them beside this model's on a test part of ours).
+WRITEUP_PUBLISHED = {"accuracy_3": 0.51, "macro_f1_3": 0.32}
 
 
 @dataclass
@@ -194,7 +197,7 @@ SOURCE = register(
         published=(
             ("SemEval-2020 Task 8 baseline", 0.218),
             ("best system", 0.355),
-            ("the original write-up (its own test set)", 0.32),
+            ("the original write-up (its own test set)", WRITEUP_PUBLISHED["macro_f1_3"]),
         ),
         plots={"confusion": _confusion, "reliability": _reliability},
         details=classification_reports,
