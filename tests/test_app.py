@@ -25,6 +25,8 @@ from memesent.quality import ReadingMargins
 from webapp import inputs, service, wording
 from webapp.server import ROOT, AppServer
 
+pytestmark = pytest.mark.slow  # the app in a subprocess
+
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError

@@ -20,6 +20,8 @@ from helpers import bomb_png, draw_meme, photo
 from memesent.labels import LABELS
 from memesent.results import RESULT_COLUMNS
 
+pytestmark = pytest.mark.slow  # worker processes and the CLI in subprocesses
+
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("chelsea", "coffee", "astronaut", "rocket", "camera")
 

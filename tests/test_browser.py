@@ -24,7 +24,10 @@ from webapp.server import ROOT, AppServer
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+pytestmark = [
+    pytest.mark.slow,  # the page in Chromium
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed"),
+]
 
 EXAMPLES = json.loads((ROOT / "assets" / "examples" / "examples.json").read_text())
 ROCKET = ROOT / "assets" / "examples" / "rocket.jpg"

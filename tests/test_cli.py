@@ -10,6 +10,8 @@ from helpers import draw_meme, photo, run_memesent
 
 from memesent.ocr import DEFAULT_ENGINE, engine_available
 
+pytestmark = pytest.mark.slow  # the command line in subprocesses
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

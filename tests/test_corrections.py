@@ -17,6 +17,8 @@ from memesent.labels import LABELS
 from webapp.corrections import COLUMNS, CorrectionError, CorrectionStore
 from webapp.server import AppServer
 
+pytestmark = pytest.mark.slow  # the app and a training run
+
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError

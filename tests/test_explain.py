@@ -205,6 +205,7 @@ def _train_head(text: torch.Tensor, image: torch.Tensor, labels: list[int]) -> M
     return head.eval()
 
 
+@pytest.mark.slow
 def test_toy_model_credits_its_one_word(text_encoder, image_encoder):
     """Captions are very_positive exactly when they hold "banana"; the pictures say nothing."""
     rng = random.Random(0)

@@ -459,6 +459,7 @@ def test_benchmark_normalisation():
 REAL_FLOORS = {"tesseract": (0.80, 0.85), "ppocr": (0.88, 0.87)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", EACH_ENGINE)
 @pytest.mark.skipif(
     not (MULTIOFF / "labels.csv").is_file(),

@@ -19,6 +19,8 @@ import tomllib
 from helpers import draw_meme, photo
 from packaging.requirements import Requirement
 
+pytestmark = pytest.mark.slow  # an installed copy in a fresh environment
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("memesent", "train", "webapp", "benchmarks")
 

@@ -42,6 +42,7 @@ def _png(colour: tuple[int, int, int]) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_the_file_route_serves_uploads_and_examples(app):
     """The positive control: the route works, so the refusals below are refusals."""
     data = _png((1, 2, 3))
@@ -50,6 +51,7 @@ def test_the_file_route_serves_uploads_and_examples(app):
     assert _get(app, str(example)).content == example.read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "target",
     [
@@ -71,6 +73,7 @@ def test_files_the_server_must_not_hand_out(app, target):
     assert not any(marker in response.content for marker in SECRET_MARKERS)
 
 
+@pytest.mark.slow
 def test_traversal_out_of_the_upload_folder_and_links_in_it(app):
     uploads = app.folder / "uploads"
     upload = Path(_upload(app, _png((4, 5, 6))))
@@ -91,6 +94,7 @@ def test_traversal_out_of_the_upload_folder_and_links_in_it(app):
         assert not any(marker in response.content for marker in SECRET_MARKERS)
 
 
+@pytest.mark.slow
 def test_uploads_older_than_the_cleanup_age_are_deleted():
     with AppServer("--delete-uploads-after", "2") as server:
         path = Path(_upload(server, _png((7, 8, 9))))
@@ -213,6 +217,7 @@ def test_real_bugs_are_not_turned_into_per_file_errors(tmp_path, monkeypatch, ca
         main(["predict", str(tmp_path / "a.png"), "--workers", "0", "--quiet"])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="fcntl and /proc are Linux's")
 def test_app_process_does_not_run_as_a_server_for_other_hosts(app):
     """Loopback unless told otherwise: the app listens on 127.0.0.1 by default."""

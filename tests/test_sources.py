@@ -241,6 +241,7 @@ def toy_source(tmp_path, monkeypatch):
     sys.modules.pop("toy_source", None)
 
 
+@pytest.mark.slow
 def test_a_new_data_set_is_one_module_and_its_policy_is_followed(toy_source, tmp_path, monkeypatch):
     from train.__main__ import main as train_main
     from train.evaluate import main as evaluate_main

@@ -32,6 +32,8 @@ from train.evaluate import main as evaluate_main
 from train.run import run
 from train.sources.memotion import load_memes
 
+pytestmark = pytest.mark.slow  # training runs
+
 FAST = [
     "--epochs",
     "40",

@@ -20,6 +20,8 @@ from memesent.model import MemeHead, ModelConfig
 from memesent.tuning import LoraSpec, adapter_digest, add_lora, merge_lora
 from train.text_tuning import TextSet, TuningSettings, tune
 
+pytestmark = pytest.mark.slow  # tuning the text encoder
+
 SETTINGS = TuningSettings(steps=6, batch_size=8, lr=5e-3, eval_every=3, lora=LoraSpec(rank=4))
 
 
