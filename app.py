@@ -41,7 +41,7 @@ MAX_FILE_SIZE = "10mb"  # uploads; memes are rarely over 1 MB
 UPLOAD_MAX_AGE = 86_400  # seconds: uploads (and the app's other temporary files) older than this go
 CLEANUP_EVERY = 3_600  # seconds between two clean-ups (or the age, when that is shorter)
 QUEUE_SIZE = 64  # waiting requests; more get "queue full" rather than waiting minutes
-CONCURRENCY = 2  # events running at once, for 2 cores; the model's events share one slot
+CONCURRENCY = 2  # events running at once, for 2 cores (see SCORING and EXPLAINING)
 
 
 class _Quietly(TypedDict):
@@ -53,7 +53,7 @@ class _Quietly(TypedDict):
 
 
 class _ModelEvent(TypedDict):
-    """Options of events that run the model: the raw payload, one at a time in one slot."""
+    """Options of events that run the model: the raw payload, one at a time in their queue."""
 
     preprocess: bool
     concurrency_id: str
@@ -61,7 +61,11 @@ class _ModelEvent(TypedDict):
 
 
 QUIETLY: _Quietly = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
-MODEL_EVENT: _ModelEvent = {"preprocess": False, "concurrency_id": "model", "concurrency_limit": 1}
+# Cheap calls (an answer: /rescore, /predict, /correct) and expensive ones (an explanation:
+# /analyze, /explain) run in queues of their own, so an answer never waits behind explanations;
+# OCR has a third. Each runs one call at a time on one torch thread: two cores, two queues.
+SCORING: _ModelEvent = {"preprocess": False, "concurrency_id": "score", "concurrency_limit": 1}
+EXPLAINING: _ModelEvent = {"preprocess": False, "concurrency_id": "explain", "concurrency_limit": 1}
 
 
 class Meme(NamedTuple):
@@ -267,7 +271,7 @@ def wire_page(
     def then_show_note_and_rescore(reading: Dependency) -> None:
         """After OCR: its note on the page, then the answer for the caption it read."""
         reading.then(events.show, ocr_note, meme.note, **QUIETLY).then(
-            events.rescore, live, shown, api_visibility="private", **MODEL_EVENT
+            events.rescore, live, shown, api_visibility="private", **SCORING
         )
 
     meme.caption.input(
@@ -277,7 +281,7 @@ def wire_page(
         api_name="rescore",
         trigger_mode="always_last",
         show_progress="hidden",
-        **MODEL_EVENT,
+        **SCORING,
     )
     meme.image.upload(None, None, entries, js=f"() => Array({len(entries)}).fill(null)")
     meme.image.upload(events.new_picture, None, [*shown, explained_for], **QUIETLY)
@@ -307,7 +311,7 @@ def wire_page(
         [meme.image, meme.caption],
         [*shown, explained_for],
         api_name="analyze",
-        **MODEL_EVENT,
+        **EXPLAINING,
     )
 
 
@@ -318,7 +322,7 @@ def wire_correction(events: PageEvents, meme: Meme, correction: Correction) -> N
         [meme.image, meme.caption, correction.level],
         correction.saved,
         api_name="correct",
-        **MODEL_EVENT,
+        **SCORING,
     )
 
 
@@ -337,14 +341,14 @@ def api_for_programs(events: PageEvents, meme: Meme, results: Results) -> None:
         [meme.image, meme.caption],
         [levels, summary, typical, readings, population],
         api_name="predict",
-        **MODEL_EVENT,
+        **SCORING,
     )
     for_programs.click(
         events.explain,
         [meme.image, meme.caption],
         [results.overlay, words, results.shares],
         api_name="explain",
-        **MODEL_EVENT,
+        **EXPLAINING,
     )
 
 

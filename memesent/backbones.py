@@ -9,6 +9,7 @@ pinned: BERT to one commit of its Hub repository, ResNet18 by torchvision's hash
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -31,6 +32,11 @@ DEFAULT_TEXT = "all-MiniLM-L6-v2"
 # faster per picture than large ones and keeps the peak memory low.
 CHUNK = 4
 DEFAULT_IMAGE = "efficientnet-lite0"
+# The app scores and explains in threads of their own. A forward pass is thread-safe; a fast
+# tokenizer keeps its padding and truncation settings in shared state and does not promise to
+# be, so its calls take turns (they take well under a millisecond). One lock for every
+# encoder: a copy shares its tokenizer.
+_TOKENIZING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -126,14 +132,15 @@ class TextEncoder(nn.Module):
     def tokenize(self, captions: Sequence[str], offsets: bool = False) -> dict[str, torch.Tensor]:
         """Token ids and attention mask, padded to the longest caption; with `offsets`, also each
         token's (start, end) characters in its caption (`offset_mapping`, for word scores)."""
-        enc = self.tokenizer(
-            list(captions),
-            padding=True,
-            truncation=True,
-            max_length=self.spec.max_length,
-            return_offsets_mapping=offsets,
-            return_tensors="pt",
-        )
+        with _TOKENIZING:
+            enc = self.tokenizer(
+                list(captions),
+                padding=True,
+                truncation=True,
+                max_length=self.spec.max_length,
+                return_offsets_mapping=offsets,
+                return_tensors="pt",
+            )
         keys = ("input_ids", "attention_mask", *(("offset_mapping",) if offsets else ()))
         return {k: enc[k] for k in keys}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -90,9 +89,6 @@ class Predictor:
         self.head = head.eval()
         self.text_encoder = text_encoder.eval()
         self.image_encoder = image_encoder.eval()
-        # explain hooks into the backbones' layers and the tokenizer switches its settings, so
-        # calls from several threads take turns
-        self._lock = threading.RLock()
 
     @classmethod
     def load(cls, path: str | Path | None = None) -> Predictor:
@@ -128,12 +124,8 @@ class Predictor:
         `{"negative": 0.09, "neutral": 0.31, "positive": 0.6}` (three classes) or one share per
         level: every reading and every explanation shifted to them (`memesent.population`),
         and `base_rates` and `population` say so. Unchanged itself; the two share the
-        backbones and take turns. `ValueError` says what is wrong with the shares."""
-        shifted = Predictor(
-            self.head.with_label_shares(shares), self.text_encoder, self.image_encoder
-        )
-        shifted._lock = self._lock
-        return shifted
+        backbones. `ValueError` says what is wrong with the shares."""
+        return Predictor(self.head.with_label_shares(shares), self.text_encoder, self.image_encoder)
 
     @torch.inference_mode()
     def predict_batch(
@@ -156,8 +148,7 @@ class Predictor:
         worded = [i for i, t in enumerate(texts) if t]
         text = torch.zeros(len(texts), self.text_encoder.dim)
         if worded:
-            with self._lock:
-                text[worded] = self.text_encoder.encode([texts[i] for i in worded], batch_size)
+            text[worded] = self.text_encoder.encode([texts[i] for i in worded], batch_size)
         out: list[Prediction] = []
         for start in range(0, len(images), batch_size):
             part = range(start, min(start + batch_size, len(images)))
@@ -165,8 +156,7 @@ class Predictor:
             image = torch.zeros(len(part), self.image_encoder.dim)
             if pictured:
                 pics = [load_image(meme) for meme in pictured.values()]
-                with self._lock:
-                    image[[i - start for i in pictured]] = self.image_encoder.encode(pics)
+                image[[i - start for i in pictured]] = self.image_encoder.encode(pics)
             has_text = torch.tensor([bool(texts[i]) for i in part])
             has_image = torch.tensor([images[i] is not None for i in part])
             out += self._score(text[start : part.stop], image, has_text, has_image)
@@ -179,8 +169,7 @@ class Predictor:
         has_text: torch.Tensor,
         has_image: torch.Tensor,
     ) -> list[Prediction]:
-        with self._lock:
-            readings = self.head.readings(text, image, has_text, has_image)
+        readings = self.head.readings(text, image, has_text, has_image)
         probs = {r: logp.exp() for r, logp in readings.items()}
         return [self._prediction({r: probs[r][row] for r in READINGS}) for row in range(len(text))]
 
@@ -216,17 +205,16 @@ class Predictor:
         if image is None and not text:
             raise NothingToScoreError("a meme needs a picture or a caption")
         picture = None if image is None else load_image(image)
-        with self._lock:
-            feature_map = None
-            if picture is not None:
-                pixels = self.image_encoder.preprocess(picture).unsqueeze(0)
-                feature_map = self.image_encoder.feature_map(pixels)
-            return MemeFeatures(
-                picture=picture,
-                caption=text,
-                text=self.text_encoder.encode([text]) if text else None,
-                feature_map=feature_map,
-            )
+        feature_map = None
+        if picture is not None:
+            pixels = self.image_encoder.preprocess(picture).unsqueeze(0)
+            feature_map = self.image_encoder.feature_map(pixels)
+        return MemeFeatures(
+            picture=picture,
+            caption=text,
+            text=self.text_encoder.encode([text]) if text else None,
+            feature_map=feature_map,
+        )
 
     @torch.inference_mode()
     def recaption(self, features: MemeFeatures, caption: str) -> MemeFeatures:
@@ -235,8 +223,7 @@ class Predictor:
         text = clean_caption(caption)
         if features.picture is None and not text:
             raise NothingToScoreError("a meme needs a picture or a caption")
-        with self._lock:
-            vector = self.text_encoder.encode([text]) if text else None
+        vector = self.text_encoder.encode([text]) if text else None
         return replace(features, caption=text, text=vector)
 
     @torch.inference_mode()
@@ -264,5 +251,4 @@ class Predictor:
         (Grad-CAM follows the cached feature map through the head)."""
         from .explain import explain
 
-        with self._lock:
-            return explain(self.head, self.text_encoder, features, target)
+        return explain(self.head, self.text_encoder, features, target)
