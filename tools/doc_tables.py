@@ -146,6 +146,12 @@ def _ablation(rows: list[dict]) -> str:
     return table(rows)
 
 
+def _picture_tuning(result: dict) -> str:
+    from train.picture_tuning import table
+
+    return table(result)
+
+
 def _ocr(result: dict) -> str:
     from benchmarks.ocr_accuracy import table
 
@@ -171,6 +177,7 @@ TABLES: dict[str, Table] = {
         _benchmark("explain_faithfulness", lambda r: (r["summary"], r["speed"])),
     ),
     "ablation": Table("docs/results/ablation.json", _ablation),
+    "picture-tuning": Table("docs/results/picture_tuning.json", _picture_tuning),
     "memotion": Table("docs/results/memotion.json", _benchmark("memotion")),
     "tuning-speed": Table("docs/results/tuning_speed.json", _benchmark("tuning_speed")),
     "app-latency": Table(

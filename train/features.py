@@ -3,6 +3,9 @@
 A cache file is named by a digest of the backbone's spec and of every input (caption text, image
 file bytes), so a second run with other head settings, or on the same memes in another order of
 experiments, reuses it, while any change to the backbone, preprocessing or data makes a new one.
+Besides pooled features, `picture_rows` caches whatever a frozen part of the image backbone makes
+of each picture (the picture tuning's input to the blocks it tunes), and `keep_weights` keeps a
+tuning's weights with its record, which `cached_weights` reads back.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
@@ -29,7 +33,8 @@ FEATURES_VERSION = 2
 log = logging.getLogger("train")
 
 
-def _digest(spec: dict, keys: Sequence[str]) -> str:
+def content_digest(spec: dict, keys: Sequence[str]) -> str:
+    """20 hex digits of a digest of `spec` (JSON) and `keys`, in order: a cache file's name."""
     h = hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
     for k in keys:
         h.update(k.encode("utf-8", "surrogatepass"))
@@ -37,7 +42,8 @@ def _digest(spec: dict, keys: Sequence[str]) -> str:
     return h.hexdigest()[:20]
 
 
-def _file_sha1(path: Path) -> str:
+def file_sha1(path: Path) -> str:
+    """The SHA-1 of a file's bytes, in hex."""
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
@@ -89,7 +95,8 @@ def text_features(
 ) -> torch.Tensor:
     """Pooled caption features, (len(captions), dim), from the cache when present."""
     spec = {"kind": "text", "version": FEATURES_VERSION, **encoder.spec.to_dict()}
-    path = Path(cache_dir) / f"text-{encoder.spec.name}-{_digest(spec, captions)}.safetensors"
+    digest = content_digest(spec, captions)
+    path = Path(cache_dir) / f"text-{encoder.spec.name}-{digest}.safetensors"
     # Captions of similar length share a batch, so little padding is computed.
     order = sorted(range(len(captions)), key=lambda i: len(captions[i]))
     by_length = [captions[i] for i in order]
@@ -103,6 +110,30 @@ def text_features(
     )
 
 
+def picture_rows(
+    encoder: ImageEncoder,
+    paths: Sequence[Path],
+    cache_dir: Path,
+    kind: str,
+    compute: Callable[[list[Image.Image], bool], torch.Tensor],
+    batch: int = 32,
+    flip: bool = False,
+) -> torch.Tensor:
+    """What `compute(pictures, flip)` makes of each picture (one row per path), cached under a
+    digest of `kind`, the backbone's spec and the pictures' bytes; `flip`: of the mirrored
+    pictures (the mirrored copies serve as training-time augmentation)."""
+    spec = {"kind": kind, "flip": flip, "version": FEATURES_VERSION, **encoder.spec.to_dict()}
+    keys = [file_sha1(Path(p)) for p in paths]
+    digest = content_digest(spec, keys)
+    name = f"{kind}-{encoder.spec.name}{'-flip' if flip else ''}-{digest}.safetensors"
+
+    def rows(a: int, b: int) -> torch.Tensor:
+        return compute([load_image(p) for p in paths[a:b]], flip)
+
+    desc = f"{kind} features{' (mirrored)' if flip else ''}"
+    return _cached(Path(cache_dir) / name, len(paths), batch, rows, desc)
+
+
 def image_features(
     encoder: ImageEncoder,
     paths: Sequence[Path],
@@ -110,14 +141,31 @@ def image_features(
     batch: int = 32,
     flip: bool = False,
 ) -> torch.Tensor:
-    """Pooled picture features, (len(paths), dim); `flip` mirrors each picture first
-    (the mirrored copies serve as training-time augmentation)."""
-    spec = {"kind": "image", "flip": flip, "version": FEATURES_VERSION, **encoder.spec.to_dict()}
-    keys = [_file_sha1(Path(p)) for p in paths]
-    name = f"image-{encoder.spec.name}{'-flip' if flip else ''}-{_digest(spec, keys)}.safetensors"
+    """Pooled picture features, (len(paths), dim); `flip` mirrors each picture first."""
+    return picture_rows(
+        encoder,
+        paths,
+        cache_dir,
+        "image",
+        lambda pictures, mirror: encoder.encode(pictures, mirror=mirror),
+        batch,
+        flip,
+    )
 
-    def compute(a: int, b: int) -> torch.Tensor:
-        return encoder.encode([load_image(p) for p in paths[a:b]], mirror=flip)
 
-    desc = "image features (mirrored)" if flip else "image features"
-    return _cached(Path(cache_dir) / name, len(paths), batch, compute, desc)
+def cached_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict] | None:
+    """Tuned weights kept at `path` (`.safetensors`) with what was recorded of their tuning
+    (`.json`), or None when either is missing."""
+    weights, record = Path(path).with_suffix(".safetensors"), Path(path).with_suffix(".json")
+    if not (weights.is_file() and record.is_file()):
+        return None
+    return load_file(str(weights)), json.loads(record.read_text())
+
+
+def keep_weights(path: Path, state: dict[str, torch.Tensor], record: dict) -> None:
+    """Keep tuned weights at `path` with the record of their tuning (`cached_weights` reads
+    them back)."""
+    weights = Path(path).with_suffix(".safetensors")
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(weights))
+    weights.with_suffix(".json").write_text(json.dumps(record))

@@ -261,6 +261,39 @@ def _bootstrap(stats: dict[str, Callable], n: int, resamples: int, seed: int) ->
     }
 
 
+def auroc_gain(
+    positive: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+) -> dict:
+    """AUROC of two scores of the same examples (`before`, `after`) and the gain between them,
+    each with a paired bootstrap 95 % interval (the same draws for all three)."""
+    positive = np.asarray(positive, dtype=bool)
+    out: dict = {
+        "n": len(positive),
+        "before": auroc(positive, before),
+        "after": auroc(positive, after),
+    }
+    out["gain"] = None if None in (out["before"], out["after"]) else out["after"] - out["before"]
+
+    def gain(i: np.ndarray) -> float | None:
+        a, b = auroc(positive[i], after[i]), auroc(positive[i], before[i])
+        return None if a is None or b is None else a - b
+
+    out["ci"] = _bootstrap(
+        {
+            "before": lambda i: auroc(positive[i], before[i]),
+            "after": lambda i: auroc(positive[i], after[i]),
+            "gain": gain,
+        },
+        len(positive),
+        resamples,
+        BOOTSTRAP_SEED,
+    )
+    return out
+
+
 def valence_measures(
     signed: np.ndarray,
     allowed: np.ndarray,

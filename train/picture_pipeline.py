@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from memesent.backbones import DEFAULT_IMAGE, load_image_encoder
@@ -43,9 +43,15 @@ CANDIDATES = {
 }
 
 
+def valence_probe(c: float = 0.05) -> Pipeline:
+    """A linear valence layer read off picture features: a logistic regression (positive
+    against negative side) on standardised features, L2-regularised by `c` (smaller: more)."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
+
+
 def probe(features: np.ndarray, positive: np.ndarray, seed: int = 0) -> dict:
-    """Held-out P(positive) of a 5-fold logistic regression: AUROC and accuracy."""
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=2000))
+    """Held-out P(positive) of a 5-fold `valence_probe`: AUROC and accuracy."""
+    model = valence_probe()
     folds = StratifiedKFold(5, shuffle=True, random_state=seed)
     p = cross_val_predict(model, features, positive, cv=folds, method="predict_proba")[:, 1]
     return {

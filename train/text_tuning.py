@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from memesent.backbones import TextEncoder
 from memesent.labels import LABELS
 from memesent.tuning import LoraSpec, add_lora, lora_state
 
+from .features import cached_weights, keep_weights
 from .losses import marginal_nll
 from .sources import SOURCES, Examples
 
@@ -150,21 +150,14 @@ def tune(
     """Adapters for `encoder` trained on `sets`, chosen on `val` (see the module), from the
     cache in `cache` when this exact run was done before. `encoder` itself is left as it was."""
     path = Path(cache) / f"lora-{encoder.spec.name}-{_digest(encoder, sets, val, settings, seed)}"
-    weights, meta = path.with_suffix(".safetensors"), path.with_suffix(".json")
-    if weights.is_file() and meta.is_file():
-        log.info("text encoder tuning: from the cache (%s)", weights.name)
-        info = json.loads(meta.read_text())
-        return TuningResult(
-            load_file(str(weights)), info["history"], info["best_step"], info.get("seconds", 0.0)
-        )
+    cached = cached_weights(path)
+    if cached is not None:
+        log.info("text encoder tuning: from the cache (%s)", path.name)
+        state, info = cached
+        return TuningResult(state, info["history"], info["best_step"], info.get("seconds", 0.0))
     result = _train(encoder, sets, val, settings, seed)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    save_file(result.state, str(weights))
-    meta.write_text(
-        json.dumps(
-            {"history": result.history, "best_step": result.best_step, "seconds": result.seconds}
-        )
-    )
+    record = {"history": result.history, "best_step": result.best_step, "seconds": result.seconds}
+    keep_weights(path, result.state, record)
     return result
 
 
