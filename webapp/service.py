@@ -98,7 +98,8 @@ class ExplanationView:
 
 
 class MemeService:
-    """One loaded `Predictor` serving many requests (its calls take turns). With a
+    """One loaded `Predictor` serving many requests (its calls take turns, in the order the
+    app's queues give them: answers in one, explanations in the other). With a
     `CorrectionStore`, people's corrections are kept too; with `margins`, the page says when
     the words and the picture disagree.
 
@@ -127,6 +128,10 @@ class MemeService:
         self._pictures: OrderedDict[str, MemeFeatures] = OrderedDict()
         self._memes: OrderedDict[tuple[str, str], MemeFeatures] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # The model's calls take turns: the app's two queues (answers, explanations) decide
+        # which goes next, and each runs alone; run side by side, under load they slowed the
+        # explanations more than they sped the answers (`benchmarks.soak`, docs/performance.md).
+        self._model_turn = threading.Lock()
 
     def features(self, image: ImageInput | None, caption: str | None) -> MemeFeatures:
         """The meme's features: its picture's from the cache (or one pass through the image
@@ -135,16 +140,19 @@ class MemeService:
         if image is None:
             if not text:
                 raise InputError("Add a meme first: upload, drop or paste a picture.")
-            return self.predictor.encode(None, text)
+            with self._model_turn:
+                return self.predictor.encode(None, text)
         digest = _digest(image)
         with self._cache_lock:
             found = _lookup(self._memes, (digest, text))
             picture = _lookup(self._pictures, digest)
         if found is not None:
             return found
-        if picture is None:
-            picture = self.predictor.encode(open_meme(image), "")
-        found = self.predictor.recaption(picture, text)
+        meme = open_meme(image) if picture is None else None
+        with self._model_turn:
+            if picture is None:
+                picture = self.predictor.encode(meme, "")
+            found = self.predictor.recaption(picture, text)
         with self._cache_lock:
             _store(self._pictures, digest, picture, self.cache_size)
             _store(self._memes, (digest, text), found, self.cache_size)
@@ -176,7 +184,9 @@ class MemeService:
         """The five levels' probabilities, the negative / neutral / positive summary, a typical
         meme's levels, the three readings, which memes the probabilities are for, how far this
         meme moves the answer, and the page's HTML of them."""
-        result = self.predictor.predict_features(self.features(image, caption))
+        features = self.features(image, caption)
+        with self._model_turn:
+            result = self.predictor.predict_features(features)
         disagreement = self.margins.disagreement(result.readings) if self.margins else None
         return PredictionView(
             levels=result.probs,
@@ -192,7 +202,9 @@ class MemeService:
 
     def explain(self, image: ImageInput | None, caption: str | None) -> ExplanationView:
         """Why the model predicts its level: heat map over the meme, word scores, modality."""
-        found = self.predictor.explain_features(self.features(image, caption))
+        features = self.features(image, caption)
+        with self._model_turn:
+            found = self.predictor.explain_features(features)
         release_free_memory()
         words = [(word, round(score, 4)) for word, score in found.words]
         return ExplanationView(
@@ -210,7 +222,8 @@ class MemeService:
         readings, and the heat map of `explained`, this meme's explanation (the costly part,
         which Analyze has just made)."""
         features = self.features(image, caption)
-        result = self.predictor.predict_features(features)
+        with self._model_turn:
+            result = self.predictor.predict_features(features)
         picture = features.picture or Image.new("RGB", (400, 400), (235, 235, 235))
         return result_card(picture, features.caption, result, explained.overlay, explained.target)
 
@@ -223,7 +236,9 @@ class MemeService:
             raise InputError(f"Pick the level you would give, one of: {', '.join(LABELS)}.")
         if image is None:
             raise InputError("Add a meme first: upload, drop or paste a picture.")
-        model_label = self.predictor.predict_features(self.features(image, caption)).label
+        features = self.features(image, caption)
+        with self._model_turn:
+            model_label = self.predictor.predict_features(features).label
         text = check_caption(caption)
         try:
             saved = self.corrections.save(
