@@ -67,16 +67,33 @@ def upload(http: httpx.Client, picture: Path) -> dict:
     return {"path": path, "meta": {"_type": "gradio.FileData"}}
 
 
-def rescore(http: httpx.Client, meme: dict, caption: str) -> None:
-    """One live update: `/rescore` on an uploaded picture, until its answer is complete."""
-    event = http.post("gradio_api/call/rescore", json={"data": [meme, caption]}).json()
-    with http.stream("GET", f"gradio_api/call/rescore/{event['event_id']}") as stream:
-        for line in stream.iter_lines():
+def call(http: httpx.Client, endpoint: str, data: list) -> None:
+    """One call of a named endpoint over Gradio's HTTP API, as any program can make it, until
+    its answer is complete; `RuntimeError` with the app's message when it answers an error."""
+    name = endpoint.strip("/")
+    event = http.post(f"gradio_api/call/{name}", json={"data": data}).json()
+    with http.stream("GET", f"gradio_api/call/{name}/{event['event_id']}") as stream:
+        lines = stream.iter_lines()
+        for line in lines:
             if line.startswith("event: error"):
-                raise RuntimeError(f"/rescore failed: {line}")
+                raise RuntimeError(f"/{name} failed: {_message(next(lines, ''))}")
             if line.startswith("event: complete"):
                 return
-    raise RuntimeError("/rescore ended without an answer")
+    raise RuntimeError(f"/{name} ended without an answer")
+
+
+def _message(line: str) -> str:
+    """The app's message in an error event's `data:` line (JSON with `error`), else the line."""
+    try:
+        found = json.loads(line.removeprefix("data:"))
+    except ValueError:
+        return line
+    return str(found.get("error", line)) if isinstance(found, dict) else line
+
+
+def rescore(http: httpx.Client, meme: dict, caption: str) -> None:
+    """One live update: `/rescore` on an uploaded picture, until its answer is complete."""
+    call(http, "rescore", [meme, caption])
 
 
 def app_seconds(calls: int) -> list[float]:

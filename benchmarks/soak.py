@@ -1,15 +1,20 @@
 """How the app holds up under load: `--users` concurrent API clients for `--seconds`.
 
-    python -m benchmarks.soak [--users 30] [--seconds 180] [--memes DIR] [--json FILE]
+    python -m benchmarks.soak [--mix page|predict] [--users 30] [--seconds 180] [--memes DIR]
+                              [--json FILE]
 
 It launches `python app.py` on loopback (`webapp.server.AppServer`), sends a warm-up burst
 (every user does each action below once, at once) and reads the app's resident memory,
-then lets every user loop until the time is up: pick an action — typing (40 %: the picture
+then lets every user loop until the time is up: pick an action of the mix and wait for its
+answer. The `page` mix is what people on the page do: typing (40 %: the picture
 uploaded once, as the page does, then five live updates, `/rescore`, as the caption grows word
 by word, 0.2 s apart, each waiting for its answer), `/analyze` (what the page's Analyze button
 does, 20 %), `/ocr` (12 %), `/predict` alone (10 %), `/explain` alone (6 %), or a bad file
 (12 %: not a picture, cut off, or 1×1 pixels, sent to `/predict`) — wait for the answer, pause
-1–3 s, and go again. Memes are
+1–3 s, and go again. The `predict` mix is programs calling `/predict` alone. Every request goes
+over Gradio's HTTP API as a program makes it (the picture uploaded, then the call; raw HTTP, not
+`gradio_client`, whose per-call work, 30 clients in one Python process, would be measured
+instead of the app's: `cpu_busy.clients` says how much the clients took). Memes are
 full-size pictures: the first 20 of `--memes` (default: the MultiOFF memes beside the
 repository, else the example memes).
 
@@ -44,14 +49,17 @@ from .timing import cpu_name, p95, tree_rss_mb
 MAX_USERS, MAX_SECONDS = 100, 1_800
 MULTIOFF = ROOT.parent / "shared" / "data" / "multioff-ocr" / "images"
 EXPECTED = ("not a picture memesent can read", "damaged or incomplete", "only 1×1 pixels")
-ACTIONS = (
-    ("rescore", 0.40),
-    ("analyze", 0.20),
-    ("ocr", 0.12),
-    ("predict", 0.10),
-    ("explain", 0.06),
-    ("bad file", 0.12),
-)
+MIXES = {
+    "page": (
+        ("rescore", 0.40),
+        ("analyze", 0.20),
+        ("ocr", 0.12),
+        ("predict", 0.10),
+        ("explain", 0.06),
+        ("bad file", 0.12),
+    ),
+    "predict": (("predict", 1.0),),
+}
 TYPING = ("so", "so tired", "so tired of", "so tired of mondays", "so tired of mondays again")
 KEYSTROKE_PAUSE = 0.2  # seconds between the live updates of one burst of typing
 
@@ -106,15 +114,18 @@ class Tally:
                 self.failures.append(f"{endpoint}: {detail[:200]}")
 
 
-def call(client, tally: Tally, endpoint: str, *args) -> None:
-    """One request; its latency and how it ended go to `tally`."""
-    from gradio_client import handle_file
+def request(url: str, tally: Tally, endpoint: str, picture: Path, *args: str) -> None:
+    """One request as a program makes it: the picture uploaded, then the endpoint called over
+    Gradio's HTTP API (`benchmarks.live_update.call`); its latency, upload included, and how it
+    ended go to `tally`."""
+    from .live_update import call, upload
 
     start = time.perf_counter()
     try:
-        client.submit(handle_file(str(args[0])), *args[1:], api_name=endpoint).result(timeout=300)
+        with httpx.Client(base_url=url, timeout=300) as http:
+            call(http, endpoint, [upload(http, picture), *args])
         outcome, detail = "served", ""
-    except Exception as err:  # noqa: BLE001 (every way a request can end is counted)
+    except (RuntimeError, httpx.HTTPError, ValueError) as err:
         detail = str(err)
         if "queue is full" in detail.lower():
             outcome = "queue full"
@@ -144,30 +155,33 @@ def typing(url: str, meme: Path, tally: Tally) -> None:
             time.sleep(KEYSTROKE_PAUSE)
 
 
-def user(url: str, seed: int, deadline: float, pictures: list[Path], bad: list[Path], tally: Tally):
-    """One client looping until `deadline`: an action, the answer, a pause of 1-3 s."""
-    from gradio_client import Client
-
+def user(
+    url: str,
+    seed: int,
+    deadline: float,
+    mix: str,
+    pictures: list[Path],
+    bad: list[Path],
+    tally: Tally,
+) -> None:
+    """One client looping until `deadline`: an action of `mix`, the answer, a pause of 1-3 s."""
     rng = random.Random(seed)
-    client = Client(url, verbose=False)
-    try:
-        while time.monotonic() < deadline:
-            action = rng.choices([a for a, _ in ACTIONS], [w for _, w in ACTIONS])[0]
-            meme, caption = rng.choice(pictures), f"caption {rng.randrange(5)}"
-            if action == "rescore":
-                typing(url, meme, tally)
-            elif action == "ocr":
-                call(client, tally, "/ocr", meme)
-            elif action == "bad file":
-                call(client, tally, "/predict", rng.choice(bad), caption)
-            else:
-                call(client, tally, f"/{action}", meme, caption)
-            time.sleep(rng.uniform(1.0, 3.0))
-    finally:
-        client.close()
+    actions, weights = zip(*MIXES[mix], strict=True)
+    while time.monotonic() < deadline:
+        action = rng.choices(actions, weights)[0]
+        meme, caption = rng.choice(pictures), f"caption {rng.randrange(5)}"
+        if action == "rescore":
+            typing(url, meme, tally)
+        elif action == "ocr":
+            request(url, tally, "/ocr", meme)
+        elif action == "bad file":
+            request(url, tally, "/predict", rng.choice(bad), caption)
+        else:
+            request(url, tally, f"/{action}", meme, caption)
+        time.sleep(rng.uniform(1.0, 3.0))
 
 
-def run(users: int, seconds: float, folder: Path | None, work: Path) -> dict:
+def run(users: int, seconds: float, mix: str, folder: Path | None, work: Path) -> dict:
     from gradio_client import Client
 
     pictures, bad = memes(folder), bad_files(work / "bad")
@@ -191,7 +205,7 @@ def run(users: int, seconds: float, folder: Path | None, work: Path) -> dict:
         deadline = started + seconds
         with ThreadPoolExecutor(users) as pool:
             for i in range(users):
-                pool.submit(user, server.url, i, deadline, pictures, bad, tally)
+                pool.submit(user, server.url, i, deadline, mix, pictures, bad, tally)
         elapsed = time.monotonic() - started
         app_cpu, clients_cpu = cpu_seconds(pid) - app_cpu, own_cpu_seconds() - clients_cpu
         stop.set()
@@ -203,6 +217,7 @@ def run(users: int, seconds: float, folder: Path | None, work: Path) -> dict:
         alive = server.process.poll() is None
     return {
         "machine": f"{cpu_name()}, {os.cpu_count()} cores",
+        "mix": mix,
         "users": users,
         "seconds": round(elapsed, 1),
         "memes": [p.name for p in pictures],
@@ -232,17 +247,11 @@ def run(users: int, seconds: float, folder: Path | None, work: Path) -> dict:
 
 
 def _warm_up(url: str, meme: Path, bad: list[Path], tally: Tally) -> None:
-    from gradio_client import Client
-
-    client = Client(url, verbose=False)
-    try:
-        call(client, tally, "/ocr", meme)
-        typing(url, meme, tally)
-        for endpoint in ("/analyze", "/predict", "/explain"):
-            call(client, tally, endpoint, meme, "warming up")
-        call(client, tally, "/predict", bad[0], "warming up")
-    finally:
-        client.close()
+    request(url, tally, "/ocr", meme)
+    typing(url, meme, tally)
+    for endpoint in ("/analyze", "/predict", "/explain"):
+        request(url, tally, endpoint, meme, "warming up")
+    request(url, tally, "/predict", bad[0], "warming up")
 
 
 def _serves(client, meme: Path) -> bool:
@@ -257,7 +266,8 @@ def _serves(client, meme: Path) -> bool:
 
 def table(r: dict) -> str:
     lines = [
-        f"{r['users']} users for {r['seconds']:.0f} s, each pausing 1-3 s between actions; "
+        f"the {r['mix']} mix: {r['users']} users for {r['seconds']:.0f} s, each pausing 1-3 s "
+        "between actions; "
         f"{r['served_per_s']:.1f} answers/s served; {r['machine']}",
         "",
         "| endpoint | requests | p50 s | p95 s | max s |",
@@ -292,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("--mix", choices=MIXES, default="page", help="what the users do")
     p.add_argument("--users", type=int, default=30)
     p.add_argument("--seconds", type=float, default=180.0)
     p.add_argument("--memes", type=Path, default=None, help="folder of full-size memes")
@@ -300,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (1 <= a.users <= MAX_USERS and 1 <= a.seconds <= MAX_SECONDS):
         p.error(f"--users must be 1 to {MAX_USERS} and --seconds 1 to {MAX_SECONDS}")
     with tempfile.TemporaryDirectory(prefix="memesent-soak-") as work:
-        result = run(a.users, a.seconds, a.memes, Path(work))
+        result = run(a.users, a.seconds, a.mix, a.memes, Path(work))
     print(table(result))
     if a.json:
         a.json.write_text(json.dumps(result, indent=2) + "\n")

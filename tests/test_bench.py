@@ -14,6 +14,8 @@ import pytest
 
 from benchmarks.timing import alternating, timed
 
+pytestmark = pytest.mark.slow  # the benchmarks, the app among them
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -109,13 +111,16 @@ def test_ig_steps_benchmark_compares_against_its_reference(tmp_path):
     assert fewer["largest_change_p95"] > 0  # two steps cannot match sixty-four
 
 
-def test_soak_benchmark_short_run(tmp_path):
+@pytest.mark.parametrize("mix", ["page", "predict"])
+def test_soak_benchmark_short_run(tmp_path, mix):
     """Two users for a few seconds: every request is accounted for, bad files are refused with
-    their messages, and the app still serves afterwards."""
+    their messages, and the app still serves afterwards; the predict mix calls /predict alone."""
     from benchmarks.soak import run
 
-    r = run(2, 4.0, ROOT / "assets" / "examples", tmp_path)
+    r = run(2, 4.0, mix, ROOT / "assets" / "examples", tmp_path)
     requests = sum(s["n"] for s in r["latency"].values())
+    if mix == "predict":
+        assert set(r["latency"]) == {"/predict"}
     assert requests == sum(r["outcomes"].values()) > 0
     # the warm-up: each user does every action once (typing is five live updates), and sends
     # one bad file

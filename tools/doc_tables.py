@@ -170,6 +170,8 @@ TABLES: dict[str, Table] = {
     "mappings": Table("assets/model/config.json", _mappings),
     "live-update": Table("docs/results/live_update.json", _benchmark("live_update")),
     "soak": Table("docs/results/soak.json", _benchmark("soak")),
+    "soak-predict": Table("docs/results/soak_predict.json", _benchmark("soak")),
+    "soak-single-queue": Table("docs/results/soak_single_queue.json", _benchmark("soak")),
     "speed": Table("docs/results/speed.json", _benchmark("speed")),
     "ocr": Table("docs/results/ocr_accuracy.json", _ocr),
     "faithfulness": Table(
