@@ -72,15 +72,6 @@ def prior_shift(shares: Mapping[str, float], base_rates: np.ndarray) -> np.ndarr
         return np.log(share_vector(shares, base_rates)) - np.log(base_rates)
 
 
-def shift_probs(probs: np.ndarray, log_weights: np.ndarray) -> np.ndarray:
-    """`probs` (..., 5) moved by `prior_shift`'s log-weights, renormalised."""
-    with np.errstate(divide="ignore"):
-        logp = np.log(np.asarray(probs, dtype=np.float64)) + log_weights
-    logp -= logp.max(-1, keepdims=True)
-    p = np.exp(logp)
-    return p / p.sum(-1, keepdims=True)
-
-
 def shifted_population(population: str, shares: Mapping[str, float]) -> str:
     """The words for which memes a model's probabilities are for (`population`, a model's
     `base_rates_of`) once they are shifted to `shares`."""

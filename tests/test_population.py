@@ -9,7 +9,7 @@ import pytest
 from helpers import draw_meme, photo
 
 from memesent.labels import LABELS, LABELS3, collapse
-from memesent.population import parse_shares, prior_shift, share_vector, shift_probs
+from memesent.population import parse_shares, prior_shift, share_vector
 
 MEANS = np.array([-2.0, -1.0, 0.0, 1.0, 2.0])  # a level's memes are N(mean, 1) on one axis
 
@@ -26,6 +26,14 @@ def collection(shares: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     levels = rng.choice(len(LABELS), size=n, p=shares)
     return MEANS[levels] + rng.standard_normal(n)
+
+
+def shift_probs(probs: np.ndarray, log_weights: np.ndarray) -> np.ndarray:
+    """`probs` moved by `prior_shift`'s log-weights and renormalised, as `MemeHead` does it to
+    its calibrated log-probabilities."""
+    logp = np.log(probs) + log_weights
+    p = np.exp(logp - logp.max(-1, keepdims=True))
+    return p / p.sum(-1, keepdims=True)
 
 
 def kl(truth: np.ndarray, probs: np.ndarray) -> float:
