@@ -14,17 +14,26 @@ import argparse
 import json
 import os
 import statistics
+import tempfile
 import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from memesent import predictor as predictor_module
 from memesent.backbones import IMAGE_SPECS, TEXT_SPECS, load_image_encoder, load_text_encoder
+from memesent.batch import Prepared, result_row
+from memesent.collection import Job
 from memesent.fusion import FusionConfig
 from memesent.model import MemeHead, ModelConfig
 from memesent.ocr import DEFAULT_ENGINE
 from memesent.predictor import Predictor
+from memesent.results import CsvResults
 
 from .timing import alternating, cpu_name, p95, peak_rss_mb, timed
 
@@ -61,6 +70,82 @@ def throughput(
     start = time.perf_counter()
     p.predict_batch(memes, captions, batch_size=batch_size)
     return len(memes) / (time.perf_counter() - start)
+
+
+# Where a batch's time goes: each stage of `Predictor.predict_batch` is the method below, timed
+# in place (the object's own method wrapped in a clock for the run); what none of them holds is
+# `other` (Python between the stages, copying features into the batch).
+STAGES = (
+    ("pictures: decode", "predictor", "load_image"),
+    ("pictures: resize, to tensor", "image_encoder", "pixels"),
+    ("captions: tokenize", "text_encoder", "tokenize"),
+    ("text backbone", "text_encoder", "forward"),
+    ("image backbone", "image_encoder", "forward"),
+    ("head: three readings, calibrated", "head", "readings"),
+    ("answers: Prediction objects", "self", "_prediction"),
+)
+
+
+@contextmanager
+def _clocked(obj: object, name: str, stage: str, clock: dict[str, float]) -> Iterator[None]:
+    """`obj.name` wrapped, for the duration, in a clock adding its seconds to `clock[stage]`."""
+    inner = getattr(obj, name)
+
+    def timed_call(*args: object, **kwargs: object) -> object:
+        start = time.perf_counter()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            clock[stage] += time.perf_counter() - start
+
+    setattr(obj, name, timed_call)
+    try:
+        yield
+    finally:
+        if isinstance(obj, ModuleType):
+            setattr(obj, name, inner)
+        else:
+            delattr(obj, name)  # the instance's wrapper goes; its class's method shows again
+
+
+def stage_ms(
+    p: Predictor, memes: list[Image.Image], captions: list[str], batch_size: int
+) -> dict[str, float]:
+    """Milliseconds per meme of each of `STAGES` in one `predict_batch` over `memes`, of the
+    rest (`other`), of the whole call (`total`), and of writing the answers as rows of a results
+    CSV (what `memesent batch` adds; not in `total`)."""
+    owners = {
+        "predictor": predictor_module,
+        "self": p,
+        "image_encoder": p.image_encoder,
+        "text_encoder": p.text_encoder,
+        "head": p.head,
+    }
+    clock: dict[str, float] = defaultdict(float)
+    with ExitStack() as clocks:
+        for stage, owner, name in STAGES:
+            clocks.enter_context(_clocked(owners[owner], name, stage, clock))
+        start = time.perf_counter()
+        answers = p.predict_batch(memes, captions, batch_size=batch_size)
+        total = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        results = CsvResults(Path(tmp) / "results.csv", "speed")
+        start = time.perf_counter()
+        rows = [
+            result_row(Prepared(Job(f"{i}.jpg", None), None, c), a, "speed")
+            for i, (c, a) in enumerate(zip(captions, answers, strict=True))
+        ]
+        results.write(rows)
+        results.close()
+        written = time.perf_counter() - start
+    out = {stage: clock[stage] for stage, _, _ in STAGES}
+    out["other"] = total - sum(out.values())
+    out["total"] = total
+    out["results: CSV rows written"] = written
+    return {stage: 1000 * seconds / len(memes) for stage, seconds in out.items()}
+
+
+STAGE_ROUNDS = 3  # stage profiles of each pipeline, in turns; each stage's median is kept
 
 
 def writeup_predictor() -> Predictor:
@@ -106,6 +191,10 @@ def run(n: int, batch_size: int, repeats: int, model: Path | None) -> dict:
         },
         repeats,
     )
+    stages: dict[str, list[dict[str, float]]] = {"default": [], "writeup": []}
+    for _ in range(STAGE_ROUNDS):
+        stages["default"].append(stage_ms(default, memes, captions, batch_size))
+        stages["writeup"].append(stage_ms(writeup, memes, captions, batch_size))
     d, w = single["default"], single["writeup"]
     t_default, t_writeup = max(batch_default), max(batch_writeup)
     return {
@@ -127,6 +216,11 @@ def run(n: int, batch_size: int, repeats: int, model: Path | None) -> dict:
         "throughput_writeup": t_writeup,
         "speedup_single": statistics.median(w) / statistics.median(d),
         "speedup_batch": t_default / t_writeup,
+        "stage_rounds": STAGE_ROUNDS,
+        "stages_ms": {
+            name: {stage: statistics.median(r[stage] for r in rounds) for stage in rounds[0]}
+            for name, rounds in stages.items()
+        },
     }
 
 
@@ -191,7 +285,25 @@ def table(r: dict) -> str:
         "| --- | --- | --- | --- |",
     ]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    return "\n".join(lines) + f"\n\nMachine: {r['machine']}."
+    return "\n".join(lines) + f"\n\n{stages_table(r)}\n\nMachine: {r['machine']}."
+
+
+def stages_table(r: dict) -> str:
+    """Where a batch's time goes, per meme, in both pipelines (`stage_ms`)."""
+    d, w = r["stages_ms"]["default"], r["stages_ms"]["writeup"]
+    lines = [
+        f"Where the batched run's time goes (`predict_batch` on {r['memes_batched']} memes, "
+        f"batch {r['batch_size']}; medians of {r['stage_rounds']} runs of each, in turns):",
+        "",
+        "| stage | default, ms a meme | share of its time | write-up, ms a meme "
+        "| write-up / default |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for stage in d:
+        share = "" if stage.startswith("results") else f"{d[stage] / d['total']:.0%}"
+        ratio = f"{w[stage] / d[stage]:.1f}x" if d[stage] > 0.05 else ""
+        lines.append(f"| {stage} | {d[stage]:.2f} | {share} | {w[stage]:.2f} | {ratio} |")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

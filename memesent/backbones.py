@@ -198,17 +198,29 @@ class ImageEncoder(nn.Module):
         return self.spec.dim
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
-        """RGB picture -> normalised (3, size, size) tensor.
+        """RGB picture -> normalised (3, size, size) tensor (`pixels` of one picture)."""
+        return self.pixels([image])[0]
+
+    def pixels(self, images: Sequence[Image.Image], mirror: bool = False) -> torch.Tensor:
+        """RGB pictures -> one normalised (N, 3, size, size) batch, channels-last (the layout the
+        backbone runs in, so no copy follows), mirrored left-right if `mirror`.
 
         A picture larger than `source_size` is first squeezed to that square (the resolution of
         the memes the heads learn from, so a full-size upload gives the features a training meme
         would; batch scoring does this step in its worker processes), then resized to `size`.
+        The pictures stay 8-bit until they are one tensor: one conversion for the whole batch.
         """
         s = self.spec
-        img = squeeze(image.convert("RGB"), s.source_size)
-        img = img.resize((s.size, s.size), Image.Resampling.BICUBIC)
-        x = torch.from_numpy(np.array(img, dtype=np.float32)).permute(2, 0, 1) / 255.0
-        return (x - self._mean) / self._std
+        resized = [
+            squeeze(im.convert("RGB"), s.source_size).resize(
+                (s.size, s.size), Image.Resampling.BICUBIC
+            )
+            for im in images
+        ]
+        x = torch.from_numpy(np.stack([np.asarray(im) for im in resized])).permute(0, 3, 1, 2)
+        if mirror:
+            x = x.flip(-1)
+        return (x.float() / 255.0 - self._mean) / self._std
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """The last convolutional feature map, (B, dim, h, w): what Grad-CAM looks at."""
@@ -225,10 +237,7 @@ class ImageEncoder(nn.Module):
     def encode(self, images: Sequence[Image.Image], mirror: bool = False) -> torch.Tensor:
         """Pooled features, shape (len(images), dim), of the pictures (mirrored left-right if
         `mirror`), computed `CHUNK` pictures at a time."""
-        x = torch.stack([self.preprocess(im) for im in images])
-        if mirror:
-            x = x.flip(-1)
-        return torch.cat([self(part) for part in x.split(CHUNK)])
+        return torch.cat([self(part) for part in self.pixels(images, mirror).split(CHUNK)])
 
 
 def load_text_encoder(name: str = DEFAULT_TEXT, pretrained: bool = True) -> TextEncoder:

@@ -46,6 +46,13 @@ def test_speed_benchmark_small_run(tmp_path):
     )
     assert r["speedup_batch"] == pytest.approx(r["throughput_default"] / r["throughput_writeup"])
     assert r["peak_rss_mb"] > 300  # both backbones were loaded in this process
+    stages = r["stages_ms"]
+    # each clock holds its own stage: BERT-base is the write-up's, six times MiniLM's layers
+    assert stages["writeup"]["text backbone"] > 2 * stages["default"]["text backbone"] > 0
+    assert (
+        stages["default"]["image backbone"] > stages["default"]["head: three readings, calibrated"]
+    )
+    assert "Where the batched run's time goes" in proc.stdout
     assert f"{r['throughput_default']:.1f} memes/s" in proc.stdout
     assert f"{r['speedup_single']:.1f}x" in proc.stdout
 
@@ -194,3 +201,25 @@ def test_memotion_benchmark_scores_every_row_on_the_writeup_runs_test_memes(tmp_
     table = capsys.readouterr().out
     assert all(r["row"] in table for r in result["rows"])
     assert "| the original write-up, its own test set | – | 0.51 | 0.32 |" in table
+
+
+def test_stage_clocks_time_the_real_call_and_leave_nothing_behind(predictor):
+    from benchmarks.speed import CAPTION, STAGES, sample_meme, stage_ms
+
+    memes = [sample_meme(seed=i, size=300) for i in range(4)]
+    want = predictor.predict_batch(memes, [CAPTION] * 4, batch_size=2)
+    ms = stage_ms(predictor, memes, [CAPTION] * 4, batch_size=2)
+    assert set(ms) == {stage for stage, _, _ in STAGES} | {
+        "other",
+        "total",
+        "results: CSV rows written",
+    }
+    assert all(ms[stage] > 0 for stage, _, _ in STAGES)
+    assert 0 <= ms["other"] < ms["total"]
+    from memesent import images
+    from memesent import predictor as predictor_module
+
+    assert predictor_module.load_image is images.load_image
+    for owner in (predictor, predictor.image_encoder, predictor.text_encoder, predictor.head):
+        assert not {"forward", "pixels", "tokenize", "readings", "_prediction"} & set(vars(owner))
+    assert predictor.predict_batch(memes, [CAPTION] * 4, batch_size=2) == want

@@ -136,11 +136,7 @@ def block_inputs(
 
     @torch.inference_mode()
     def compute(pictures: list[Image.Image], mirror: bool) -> torch.Tensor:
-        x = torch.stack([encoder.preprocess(p) for p in pictures])
-        x = x.flip(-1) if mirror else x
-        return torch.cat(
-            [below(part.contiguous(memory_format=torch.channels_last)) for part in x.split(CHUNK)]
-        )
+        return torch.cat([below(part) for part in encoder.pixels(pictures, mirror).split(CHUNK)])
 
     return picture_rows(encoder, paths, cache, f"below-top-{blocks}", compute, flip=flip)
 
