@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -50,3 +52,44 @@ def shipped_model() -> Path:
     from memesent.model_files import DEFAULT_MODEL_DIR
 
     return Path(DEFAULT_MODEL_DIR)
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a command gave: its exit status and what it wrote (as `subprocess.CompletedProcess`)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def memesent_cli(monkeypatch, capsys, predictor) -> Callable[..., Ran]:
+    """`memesent ARGS` run in this process (`memesent.cli.main`) as `helpers.run_memesent` runs
+    it in a new one: the same parsing, worker processes, files, messages and exit status, without
+    a new interpreter importing torch and loading the model for every command. The shipped
+    model's folder answers with the session's loaded `predictor`; any other folder loads for
+    real. What only a process of its own shows (Ctrl-C, what it imports, the shell's exit code)
+    stays with the tests that start one."""
+    from memesent import cli
+    from memesent.model_files import DEFAULT_MODEL_DIR
+    from memesent.predictor import Predictor
+
+    load = Predictor.load.__func__  # type: ignore[attr-defined]
+    shipped = Path(DEFAULT_MODEL_DIR).resolve()
+
+    def loaded_once(cls, path=None):
+        return predictor if Path(path or shipped).resolve() == shipped else load(cls, path)
+
+    monkeypatch.setattr(Predictor, "load", classmethod(loaded_once))
+
+    def run(*args: str) -> Ran:
+        capsys.readouterr()
+        try:
+            code = cli.main(list(args))
+        except SystemExit as stop:  # argparse's usage errors
+            code = stop.code if isinstance(stop.code, int) else 2
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return run

@@ -20,7 +20,7 @@ from helpers import bomb_png, draw_meme, photo
 from memesent.labels import LABELS
 from memesent.results import RESULT_COLUMNS
 
-pytestmark = pytest.mark.slow  # worker processes and the CLI in subprocesses
+pytestmark = pytest.mark.slow  # worker processes, and the CLI in subprocesses
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("chelsea", "coffee", "astronaut", "rocket", "camera")
@@ -40,6 +40,12 @@ def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         text=True,
         timeout=timeout,
     )
+
+
+@pytest.fixture
+def predict(memesent_cli):
+    """`memesent predict ARGS`, run in this process (conftest's `memesent_cli`)."""
+    return lambda *args: memesent_cli("predict", *args)
 
 
 def read_csv(path: Path) -> list[dict]:
@@ -71,9 +77,11 @@ def _manifest(folder: Path, rows: list[list[str]], header=("image", "caption")) 
     return path
 
 
-def test_folders_are_walked_and_pictures_kept_by_content(memes, tmp_path, shipped_model, predictor):
+def test_folders_are_walked_and_pictures_kept_by_content(
+    predict, memes, tmp_path, shipped_model, predictor
+):
     out = tmp_path / "results.csv"
-    proc = run(
+    proc = predict(
         str(memes), "--caption", "top text", "--out", str(out), "--model", str(shipped_model)
     )
     assert proc.returncode == 0, proc.stderr
@@ -95,7 +103,7 @@ def test_folders_are_walked_and_pictures_kept_by_content(memes, tmp_path, shippe
     assert proc.stderr.strip().splitlines() == [f"memesent: scored 5 memes into {out}"]
 
 
-def test_manifest_captions_and_bad_rows(memes, tmp_path, shipped_model, predictor):
+def test_manifest_captions_and_bad_rows(predict, memes, tmp_path, shipped_model, predictor):
     folder = tmp_path / "collection"
     (folder / "pics").mkdir(parents=True)
     for name in NAMES[:2]:
@@ -113,7 +121,7 @@ def test_manifest_captions_and_bad_rows(memes, tmp_path, shipped_model, predicto
         ],
     )
     out = tmp_path / "results.jsonl"
-    proc = run("--manifest", str(manifest), "--out", str(out), "--model", str(shipped_model))
+    proc = predict("--manifest", str(manifest), "--out", str(out), "--model", str(shipped_model))
     assert proc.returncode == 1, proc.stderr  # some memes could not be scored
     assert "scored 2 memes" in proc.stderr and "3 could not be scored" in proc.stderr
     rows = {r["image"]: r for r in map(json.loads, out.read_text().splitlines())}
@@ -130,7 +138,7 @@ def test_manifest_captions_and_bad_rows(memes, tmp_path, shipped_model, predicto
         assert rows[key]["error"] == "refused: the path leaves the manifest's folder"
 
 
-def test_memotion_layout_is_read_as_it_is(memes, tmp_path):
+def test_memotion_layout_is_read_as_it_is(predict, memes, tmp_path):
     folder = tmp_path / "memotion"
     (folder / "images").mkdir(parents=True)
     shutil.copy(memes / "coffee.png", folder / "images" / "a.png")
@@ -141,34 +149,34 @@ def test_memotion_layout_is_read_as_it_is(memes, tmp_path):
         header=("image_name", "text_ocr", "text_corrected", "overall_sentiment"),
     )
     out = tmp_path / "results.csv"
-    assert run("--manifest", str(manifest), "--out", str(out)).returncode == 0
+    assert predict("--manifest", str(manifest), "--out", str(out)).returncode == 0
     rows = {r["image"]: r["caption"] for r in read_csv(out)}
     assert rows == {"images/a.png": "corrected text", "images/b.png": "only ocr"}
 
 
-def test_manifest_without_the_columns_is_named(tmp_path):
+def test_manifest_without_the_columns_is_named(predict, tmp_path):
     manifest = _manifest(tmp_path, [["a.png", "x"]], header=("picture", "text"))
-    proc = run("--manifest", str(manifest))
+    proc = predict("--manifest", str(manifest))
     assert proc.returncode == 2
     assert "lacks an image column" in proc.stderr and "Traceback" not in proc.stderr
     manifest = _manifest(tmp_path, [["a.png"]], header=("image",))
-    proc = run("--manifest", str(manifest))
+    proc = predict("--manifest", str(manifest))
     assert proc.returncode == 2 and "lacks a caption column: caption" in proc.stderr
 
 
-def test_empty_folder_and_unknown_out_type(tmp_path, memes):
+def test_empty_folder_and_unknown_out_type(predict, tmp_path, memes):
     (tmp_path / "empty").mkdir()
-    proc = run(str(tmp_path / "empty"))
+    proc = predict(str(tmp_path / "empty"))
     assert proc.returncode == 2 and "no pictures found in" in proc.stderr
-    proc = run(str(memes), "--out", str(tmp_path / "results.xlsx"))
+    proc = predict(str(memes), "--out", str(tmp_path / "results.xlsx"))
     assert proc.returncode == 2 and "unknown results type '.xlsx'" in proc.stderr
     assert not (tmp_path / "results.xlsx").exists()
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
-def test_a_rerun_completes_a_stopped_run_without_duplicates(memes, tmp_path, suffix):
+def test_a_rerun_completes_a_stopped_run_without_duplicates(predict, memes, tmp_path, suffix):
     out = tmp_path / f"results{suffix}"
-    first = run(str(memes), "--out", str(out))
+    first = predict(str(memes), "--out", str(out))
     assert first.returncode == 0, first.stderr
     if suffix == ".parquet":
         import pandas as pd
@@ -187,7 +195,7 @@ def test_a_rerun_completes_a_stopped_run_without_duplicates(memes, tmp_path, suf
             if suffix == ".csv"
             else (lambda: [json.loads(line) for line in out.read_text().splitlines()])
         )
-    again = run(str(memes), "--out", str(out))
+    again = predict(str(memes), "--out", str(out))
     assert again.returncode == 0, again.stderr
     assert "scored 3 memes" in again.stderr and "2 were there already" in again.stderr
     rows = read()
@@ -205,16 +213,16 @@ def test_a_rerun_completes_a_stopped_run_without_duplicates(memes, tmp_path, suf
     assert done.stdout.strip() == "torch imported: False"
 
 
-def test_results_of_another_model_are_never_mixed(memes, tmp_path, shipped_model):
+def test_results_of_another_model_are_never_mixed(predict, memes, tmp_path, shipped_model):
     other = tmp_path / "other-model"
     shutil.copytree(shipped_model, other)
     config = json.loads((other / "config.json").read_text())
     config["training"]["seed"] = 99  # another model, to its version digest
     (other / "config.json").write_text(json.dumps(config))
     out = tmp_path / "results.csv"
-    assert run(str(memes), "--out", str(out)).returncode == 0
+    assert predict(str(memes), "--out", str(out)).returncode == 0
     before = out.read_text()
-    proc = run(str(memes), "--out", str(out), "--model", str(other))
+    proc = predict(str(memes), "--out", str(out), "--model", str(other))
     assert proc.returncode == 2
     assert (
         "holds answers of another model" in proc.stderr and "write to another file" in proc.stderr
@@ -222,7 +230,7 @@ def test_results_of_another_model_are_never_mixed(memes, tmp_path, shipped_model
     assert out.read_text() == before
 
 
-def test_decompression_bombs_and_broken_files_get_their_row(tmp_path, memes):
+def test_decompression_bombs_and_broken_files_get_their_row(predict, tmp_path, memes):
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(bomb_png(11_000, 11_000))  # 121 megapixels
     cut = tmp_path / "cut.png"
@@ -230,7 +238,7 @@ def test_decompression_bombs_and_broken_files_get_their_row(tmp_path, memes):
     photo("coffee").save(buf, "PNG")
     cut.write_bytes(buf.getvalue()[:3000])
     out = tmp_path / "results.csv"
-    proc = run(str(bomb), str(cut), str(memes / "coffee.png"), "--out", str(out))
+    proc = predict(str(bomb), str(cut), str(memes / "coffee.png"), "--out", str(out))
     assert proc.returncode == 1, proc.stderr
     rows = {Path(r["image"]).name: r for r in read_csv(out)}
     assert "too large to open safely" in rows["bomb.png"]["error"]
@@ -238,11 +246,11 @@ def test_decompression_bombs_and_broken_files_get_their_row(tmp_path, memes):
     assert rows["coffee.png"]["error"] == "" and rows["coffee.png"]["label"] in LABELS
 
 
-def test_workers_and_batches_do_not_change_the_answers(memes, tmp_path, shipped_model):
+def test_workers_and_batches_do_not_change_the_answers(predict, memes, tmp_path, shipped_model):
     outs = []
     for workers, batch in (("0", "32"), ("2", "2")):
         out = tmp_path / f"w{workers}.csv"
-        proc = run(
+        proc = predict(
             str(memes),
             "--out",
             str(out),

@@ -10,7 +10,7 @@ from helpers import draw_meme, photo, run_memesent
 
 from memesent.ocr import DEFAULT_ENGINE, engine_available
 
-pytestmark = pytest.mark.slow  # the command line in subprocesses
+pytestmark = pytest.mark.slow  # the command line, in subprocesses and in this process
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,12 +51,12 @@ def test_predict_json_lines_match_the_library(tmp_path, shipped_model, predictor
     assert "not an image" in rows[2]["error"] and "bad.png" in proc.stderr
 
 
-def test_caption_changes_the_answer(tmp_path, shipped_model):
+def test_caption_changes_the_answer(memesent_cli, tmp_path, shipped_model):
     path = tmp_path / "m.png"
     photo("coffee").save(path)
     answers = [
         json.loads(
-            run(
+            memesent_cli(
                 "predict", str(path), "--caption", c, "--json", "--model", str(shipped_model)
             ).stdout
         )
@@ -65,21 +65,21 @@ def test_caption_changes_the_answer(tmp_path, shipped_model):
     assert answers[0]["probs"] != pytest.approx(answers[1]["probs"], abs=1e-3)
 
 
-def test_predict_plain_text(tmp_path, predictor):
+def test_predict_plain_text(memesent_cli, tmp_path, predictor):
     path = tmp_path / "m.jpg"
     photo().save(path)
-    proc = run("predict", str(path))
+    proc = memesent_cli("predict", str(path))
     assert proc.returncode == 0, proc.stderr
     want = predictor.predict(path, "")
     assert proc.stdout.startswith(f"{path}: {want.label} ({want.label3})")
     assert f"very_negative={want.probs['very_negative']:.3f}" in proc.stdout
 
 
-def test_label_shares_shift_every_answer_and_say_so(tmp_path, predictor):
+def test_label_shares_shift_every_answer_and_say_so(memesent_cli, tmp_path, predictor):
     path = tmp_path / "m.png"
     draw_meme(photo("coffee"), "first coffee", "of the day").save(path)
     shares = "negative=0.09,neutral=0.31,positive=0.6"
-    proc = run(
+    proc = memesent_cli(
         "predict",
         str(path),
         "--caption",
@@ -101,13 +101,15 @@ def test_label_shares_shift_every_answer_and_say_so(tmp_path, predictor):
     )
 
 
-def test_shifted_answers_never_join_a_results_file_of_unshifted_ones(tmp_path):
+def test_shifted_answers_never_join_a_results_file_of_unshifted_ones(memesent_cli, tmp_path):
     path, out = tmp_path / "m.png", tmp_path / "results.csv"
     photo().save(path)
-    assert run("predict", str(path), "--out", str(out), "--quiet").returncode == 0
+    assert memesent_cli("predict", str(path), "--out", str(out), "--quiet").returncode == 0
     before = out.read_text()
     shares = "negative=0.09,neutral=0.31,positive=0.6"
-    proc = run("predict", str(path), "--out", str(out), "--quiet", "--label-shares", shares)
+    proc = memesent_cli(
+        "predict", str(path), "--out", str(out), "--quiet", "--label-shares", shares
+    )
     assert proc.returncode == 2 and "holds answers of another model" in proc.stderr
     assert out.read_text() == before
 
@@ -120,10 +122,10 @@ def test_shifted_answers_never_join_a_results_file_of_unshifted_ones(tmp_path):
         ("negative:0.5", "LEVEL=SHARE"),
     ],
 )
-def test_bad_label_shares_stop_with_a_message(tmp_path, shares, message):
+def test_bad_label_shares_stop_with_a_message(memesent_cli, tmp_path, shares, message):
     path = tmp_path / "m.png"
     photo().save(path)
-    proc = run("predict", str(path), "--label-shares", shares)
+    proc = memesent_cli("predict", str(path), "--label-shares", shares)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("memesent: --label-shares: ") and message in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -182,10 +184,12 @@ def test_ocr_command_reads_captions(tmp_path):
 
 
 @needs_ocr
-def test_predict_with_ocr_scores_the_caption_it_read(tmp_path, shipped_model, predictor):
+def test_predict_with_ocr_scores_the_caption_it_read(
+    memesent_cli, tmp_path, shipped_model, predictor
+):
     path = tmp_path / "meme.png"
     draw_meme(photo("rocket"), "FINALLY FRIDAY", "WEEKEND MODE").save(path)
-    proc = run("predict", str(path), "--ocr", "--json", "--model", str(shipped_model))
+    proc = memesent_cli("predict", str(path), "--ocr", "--json", "--model", str(shipped_model))
     assert proc.returncode == 0, proc.stderr
     row = json.loads(proc.stdout)
     assert {"FINALLY", "FRIDAY", "WEEKEND", "MODE"} <= set(row["caption"].upper().split())
