@@ -4,6 +4,9 @@
 layers. `gated` is the gated multimodal unit (Arevalo et al., 2017) its future work points to:
 each modality is projected to a shared space and a learned, per-dimension gate decides how much
 of each enters the fused vector, so a meme whose picture says nothing can lean on its caption.
+`interact` adds to the gated vector two terms that say how the words and the picture relate,
+where irony lives: the element-wise product of their projections (Hate-CLIPper's "align"
+interaction, Kumar and Nandakumar, 2022) and their absolute difference (disagreement).
 
 Either modality may be missing, example by example (`has_text`, `has_image`: a caption-less
 meme, a sentence, a photo): `gated` then takes the present modality's projection whole (the
@@ -77,16 +80,23 @@ class GatedFusion(nn.Module):
         self.mix = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(h, h), nn.ReLU())
         self.out = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(h, cfg.num_labels))
 
-    def fuse(
+    def projections(
         self, text: torch.Tensor, image: torch.Tensor, has_text: Mask, has_image: Mask
-    ) -> torch.Tensor:
-        """The fused hidden vector, (B, hidden), that the output layer reads."""
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The gated sum z*t + (1-z)*i and the two projections t and i (0 where missing)."""
         both = (has_text & has_image).unsqueeze(-1)
         z = torch.where(
             both, self.gate(torch.cat([text, image], dim=-1)), has_text.unsqueeze(-1).to(text.dtype)
         )
-        image_part = (1 - z) * self.image(image) * has_image.unsqueeze(-1)
-        return self.mix(z * self.text(text) + image_part)
+        t = self.text(text) * has_text.unsqueeze(-1)
+        i = self.image(image) * has_image.unsqueeze(-1)
+        return z * t + (1 - z) * i, t, i
+
+    def fuse(
+        self, text: torch.Tensor, image: torch.Tensor, has_text: Mask, has_image: Mask
+    ) -> torch.Tensor:
+        """The fused hidden vector, (B, hidden), that the output layer reads."""
+        return self.mix(self.projections(text, image, has_text, has_image)[0])
 
     def forward(
         self, text: torch.Tensor, image: torch.Tensor, has_text: Mask, has_image: Mask
@@ -94,7 +104,29 @@ class GatedFusion(nn.Module):
         return self.out(self.fuse(text, image, has_text, has_image))
 
 
-FUSIONS: dict[str, type[nn.Module]] = {"concat": ConcatFusion, "gated": GatedFusion}
+class InteractionFusion(GatedFusion):
+    """The gated unit's vector beside t*i and |t-i|, the projections' product and disagreement:
+    h = mix([z*t + (1-z)*i; t*i; |t-i|]). With one modality the two terms are 0: a meme's words
+    alone and its picture alone are read from the gated vector only."""
+
+    def __init__(self, cfg: FusionConfig) -> None:
+        super().__init__(cfg)
+        h = cfg.hidden
+        self.mix = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(3 * h, h), nn.ReLU())
+
+    def fuse(
+        self, text: torch.Tensor, image: torch.Tensor, has_text: Mask, has_image: Mask
+    ) -> torch.Tensor:
+        gated, t, i = self.projections(text, image, has_text, has_image)
+        both = (has_text & has_image).unsqueeze(-1)
+        return self.mix(torch.cat([gated, t * i, (t - i).abs() * both], dim=-1))
+
+
+FUSIONS: dict[str, type[nn.Module]] = {
+    "concat": ConcatFusion,
+    "gated": GatedFusion,
+    "interact": InteractionFusion,
+}
 
 
 def build_fusion(cfg: FusionConfig) -> nn.Module:

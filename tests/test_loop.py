@@ -35,7 +35,7 @@ def _head(members: int = 1, kind: str = "gated") -> MemeHead:
     return MemeHead(ModelConfig(fusion=fusion, members=members)).eval()
 
 
-@pytest.mark.parametrize("kind", ["gated", "concat"])
+@pytest.mark.parametrize("kind", ["gated", "concat", "interact"])
 def test_a_missing_modality_is_left_out_of_the_fusion(kind):
     head = _head(kind=kind)
     text, image = torch.randn(3, 8), torch.randn(3, 6)
@@ -98,3 +98,60 @@ def test_the_ensemble_averages_probabilities():
     assert head.combine([a, b]).exp().tolist()[0] == pytest.approx(mean.tolist()[0])
     # not the softmax of the mean logits (0.564 for the last level, against 0.510)
     assert abs(float(head.combine([a, b]).exp()[0, 4] - ((a + b) / 2).softmax(-1)[0, 4])) > 0.03
+
+
+def test_the_interaction_terms_are_zero_when_a_modality_is_missing():
+    head = _head(kind="interact")
+    text, image = torch.randn(4, 8), torch.randn(4, 6)
+    yes, no = torch.ones(4, dtype=torch.bool), torch.zeros(4, dtype=torch.bool)
+    before = {m: head(text, image, *m) for m in ((yes, no), (no, yes), (yes, yes))}
+    with torch.no_grad():
+        head.members[0].mix[1].weight[:, 16:] = 0  # the columns reading t*i and |t-i|
+    assert torch.allclose(head(text, image, yes, no), before[(yes, no)])
+    assert torch.allclose(head(text, image, no, yes), before[(no, yes)])
+    assert not torch.allclose(head(text, image, yes, yes), before[(yes, yes)])
+
+
+def _disagreement_pool(n: int, seed: int) -> tuple[Pool, np.ndarray, np.ndarray]:
+    """Words and pictures whose first feature says their side (+1 or -1). A meme with both reads
+    its side when they agree and neutral when they disagree (a mixed message); words alone and
+    pictures alone read their own side. A third of the memes each: words, picture, both."""
+    rng = np.random.default_rng(seed)
+    words, picture = rng.choice([-1, 1], n), rng.choice([-1, 1], n)
+    kind = np.arange(n) % 3  # 0: words alone, 1: picture alone, 2: both
+    text, image = rng.normal(size=(n, 8)), rng.normal(size=(n, 6))
+    text[:, 0] += 2.0 * words
+    image[:, 0] += 2.0 * picture
+    side = np.where(kind == 1, picture, words)
+    read = np.where((kind == 2) & (words != picture), 0, side)
+    names = {-1: "negative", 0: "neutral", 1: "positive"}
+    pool = Pool(
+        text=torch.from_numpy(text).float(),
+        image=torch.from_numpy(image).float(),
+        has_text=torch.from_numpy(kind != 1),
+        has_image=torch.from_numpy(kind != 0),
+        allowed=torch.from_numpy(np.array([level_set(names[r]) for r in read])),
+    )
+    return pool, words, picture
+
+
+@pytest.mark.parametrize("kind", ["gated", "interact"])
+def test_a_caption_and_a_picture_that_disagree_read_differently_from_either_alone(kind):
+    head = _head(kind=kind)
+    pool, _, _ = _disagreement_pool(900, seed=0)
+    head.set_feature_stats(pool.text, pool.image)
+    settings = HeadSettings(epochs=40, patience=40, batch_size=32, lr=1e-2, flip=False)
+    train_member(
+        head, 0, pool, {"toy": np.arange(750)}, {"toy": 1.0}, np.arange(750, 900), settings, 0
+    )
+    test, words, picture = _disagreement_pool(600, seed=1)
+    pairs = (words != picture) & test.has_text.numpy() & test.has_image.numpy()
+    text, image = test.text[pairs], test.image[pairs]
+    yes, no = torch.ones(len(text), dtype=torch.bool), torch.zeros(len(text), dtype=torch.bool)
+    levels = {"words": (yes, no), "picture": (no, yes), "both": (yes, yes)}
+    read = {name: head(text, image, *masks).argmax(-1).numpy() for name, masks in levels.items()}
+    neutral = 2  # LABELS: very_negative, negative, neutral, positive, very_positive
+    sides = {"words": words[pairs], "picture": picture[pairs]}
+    for alone in ("words", "picture"):  # alone, each reads its own side
+        assert (np.sign(read[alone] - neutral) == sides[alone]).mean() > 0.85, alone
+    assert (read["both"] == neutral).mean() > 0.85  # together, the mixed message
