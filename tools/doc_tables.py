@@ -174,6 +174,7 @@ TABLES: dict[str, Table] = {
     "soak-single-queue": Table("docs/results/soak_single_queue.json", _benchmark("soak")),
     "speed": Table("docs/results/speed.json", _benchmark("speed")),
     "ocr": Table("docs/results/ocr_accuracy.json", _ocr),
+    "ocr-cv": Table("docs/results/ocr_cv.json", _benchmark("ocr_cv")),
     "faithfulness": Table(
         "docs/results/explain_faithfulness.json",
         _benchmark("explain_faithfulness", lambda r: (r["summary"], r["speed"])),
