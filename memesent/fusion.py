@@ -88,8 +88,10 @@ class GatedFusion(nn.Module):
         z = torch.where(
             both, self.gate(torch.cat([text, image], dim=-1)), has_text.unsqueeze(-1).to(text.dtype)
         )
-        t = self.text(text) * has_text.unsqueeze(-1)
+        # the picture's pathway runs first: its dropout draws come before the words' (as they
+        # always have), so a seed trains the same head as before
         i = self.image(image) * has_image.unsqueeze(-1)
+        t = self.text(text) * has_text.unsqueeze(-1)
         return z * t + (1 - z) * i, t, i
 
     def fuse(
