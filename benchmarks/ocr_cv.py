@@ -54,13 +54,11 @@ def candidates() -> dict[str, PPOCRSettings]:
 
 def counts(folder: Path, settings: PPOCRSettings) -> list[tuple[int, int, int]]:
     """(words in common, words transcribed, words read) for every meme of `folder`, in order."""
+    ocr = replace(DEFAULT_SETTINGS, ppocr=settings)
     out = []
     for name, sentence in read_transcriptions(folder):
         text = extract_caption(
-            folder / "images" / name,
-            timeout=60,
-            settings=replace(DEFAULT_SETTINGS, ppocr=settings),
-            engine="ppocr",
+            folder / "images" / name, timeout=60, settings=ocr, engine="ppocr"
         ).text
         reference, read = normalise_words(sentence), normalise_words(text)
         out.append((overlap(reference, read), len(reference), len(read)))
@@ -93,10 +91,10 @@ def cross_validate(per_meme: dict[str, np.ndarray], folds: int, seed: int) -> di
 
 
 def run(folder: Path, folds: int, seed: int, workers: int) -> dict:
-    names = list(candidates())
+    settings = candidates()
     with ProcessPoolExecutor(workers) as pool:
-        results = pool.map(counts, [folder] * len(names), candidates().values())
-        per_meme = {name: np.array(rows) for name, rows in zip(names, results, strict=True)}
+        results = pool.map(counts, [folder] * len(settings), settings.values())
+        per_meme = {name: np.array(rows) for name, rows in zip(settings, results, strict=True)}
     return {
         "memes": len(per_meme["defaults"]),
         "folds": folds,

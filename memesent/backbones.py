@@ -211,11 +211,10 @@ class ImageEncoder(nn.Module):
         The pictures stay 8-bit until they are one tensor: one conversion for the whole batch.
         """
         s = self.spec
+        rgb = [im if im.mode == "RGB" else im.convert("RGB") for im in images]
         resized = [
-            squeeze(im.convert("RGB"), s.source_size).resize(
-                (s.size, s.size), Image.Resampling.BICUBIC
-            )
-            for im in images
+            squeeze(im, s.source_size).resize((s.size, s.size), Image.Resampling.BICUBIC)
+            for im in rgb
         ]
         x = torch.from_numpy(np.stack([np.asarray(im) for im in resized])).permute(0, 3, 1, 2)
         if mirror:

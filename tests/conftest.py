@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -54,17 +54,8 @@ def shipped_model() -> Path:
     return Path(DEFAULT_MODEL_DIR)
 
 
-@dataclass(frozen=True)
-class Ran:
-    """What a command gave: its exit status and what it wrote (as `subprocess.CompletedProcess`)."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
 @pytest.fixture
-def memesent_cli(monkeypatch, capsys, predictor) -> Callable[..., Ran]:
+def memesent_cli(monkeypatch, capsys, predictor) -> Callable[..., subprocess.CompletedProcess]:
     """`memesent ARGS` run in this process (`memesent.cli.main`) as `helpers.run_memesent` runs
     it in a new one: the same parsing, worker processes, files, messages and exit status, without
     a new interpreter importing torch and loading the model for every command. The shipped
@@ -75,21 +66,21 @@ def memesent_cli(monkeypatch, capsys, predictor) -> Callable[..., Ran]:
     from memesent.model_files import DEFAULT_MODEL_DIR
     from memesent.predictor import Predictor
 
-    load = Predictor.load.__func__  # type: ignore[attr-defined]
+    load = Predictor.load
     shipped = Path(DEFAULT_MODEL_DIR).resolve()
 
     def loaded_once(cls, path=None):
-        return predictor if Path(path or shipped).resolve() == shipped else load(cls, path)
+        return predictor if Path(path or shipped).resolve() == shipped else load(path)
 
     monkeypatch.setattr(Predictor, "load", classmethod(loaded_once))
 
-    def run(*args: str) -> Ran:
+    def run(*args: str) -> subprocess.CompletedProcess:
         capsys.readouterr()
         try:
             code = cli.main(list(args))
         except SystemExit as stop:  # argparse's usage errors
             code = stop.code if isinstance(stop.code, int) else 2
         out, err = capsys.readouterr()
-        return Ran(code, out, err)
+        return subprocess.CompletedProcess(["memesent", *args], code, out, err)
 
     return run
