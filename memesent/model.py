@@ -41,13 +41,17 @@ class ModelConfig:
     by training from its data); `calibration` names the method whose
     parameters the weights hold; `text_tuning` the adapters (`memesent.tuning`) that the text
     backbone was tuned with, whose weights the checkpoint holds (None: the backbone frozen).
-    `sources` records each training data set with its label mapping and weight.
+    `sources` records each training data set with its label mapping and weight. `words_head`:
+    the words alone are read by a linear layer of their own over the caption's features (trained
+    on every labelled text, `train.loop.train_words`), not by the fusion with the picture
+    masked, so the fusion's compromise with pictures costs the words nothing.
     """
 
     text: TextSpec = field(default_factory=lambda: TEXT_SPECS["all-MiniLM-L6-v2"])
     image: ImageSpec = field(default_factory=lambda: IMAGE_SPECS["efficientnet-lite0"])
     fusion: FusionConfig = field(default_factory=FusionConfig)
     members: int = 1
+    words_head: bool = False
     labels: tuple[str, ...] = LABELS
     calibration: str = "none"
     base_rates: tuple[float, ...] = (1 / len(LABELS),) * len(LABELS)
@@ -74,6 +78,7 @@ class ModelConfig:
             "text_tuning": None if self.text_tuning is None else self.text_tuning.to_dict(),
             "fusion": self.fusion.to_dict(),
             "members": self.members,
+            "words_head": self.words_head,
             "readings": list(READINGS),
             "calibration": self.calibration,
             "base_rates": dict(zip(self.labels, self.base_rates, strict=True)),
@@ -93,6 +98,7 @@ class ModelConfig:
             image=ImageSpec(**image),
             fusion=FusionConfig(**d["fusion"]),
             members=int(d.get("members", 1)),
+            words_head=bool(d.get("words_head", False)),
             labels=labels,
             calibration=d["calibration"],
             base_rates=tuple(d["base_rates"][label] for label in labels),
@@ -148,7 +154,9 @@ class MemeHead(nn.Module):
     uncalibrated average (fitting the calibration). `has_text` / `has_image` (B,) bool say which
     modalities each example has (default: both); a missing one's features are ignored.
     `prior_log_weights` (None unless `with_label_shares` made this head) moves every calibrated
-    answer to a collection with other label shares; it is not saved with the weights.
+    answer to a collection with other label shares; it is not saved with the weights. With
+    `config.words_head`, examples read by their words alone get `words`' logits from every
+    member instead of the fusion's.
     """
 
     # the buffers `__init__` registers
@@ -165,6 +173,7 @@ class MemeHead(nn.Module):
         self.config = config
         f = config.fusion
         self.members = nn.ModuleList(build_fusion(f) for _ in range(config.members))
+        self.words = nn.Linear(f.text_dim, f.num_labels) if config.words_head else None
         self.register_buffer("text_mean", torch.zeros(f.text_dim))
         self.register_buffer("text_std", torch.ones(f.text_dim))
         self.register_buffer("image_mean", torch.zeros(f.image_dim))
@@ -198,7 +207,12 @@ class MemeHead(nn.Module):
         t, i = self.standardise(text, image)
         t = torch.where(has_text.unsqueeze(-1), t, torch.zeros_like(t))
         i = torch.where(has_image.unsqueeze(-1), i, torch.zeros_like(i))
-        return [m(t, i, has_text, has_image) for m in self.members]
+        logits = [m(t, i, has_text, has_image) for m in self.members]
+        if self.words is None:
+            return logits
+        words_alone = (has_text & ~has_image).unsqueeze(-1)
+        words = self.words(t)
+        return [torch.where(words_alone, words, lg) for lg in logits]
 
     def forward(
         self,

@@ -46,9 +46,41 @@ def test_the_table_shows_each_rows_measures_with_intervals():
                 "valence_ece": 0.04,
                 "ci": {"auroc_valence": [0.65, 0.75]},
             },
+            "sst5_val": {"accuracy_5": 0.44},
             "sst5_test": {"accuracy_5": 0.46},
-        }
+        },
+        {"row": "written before text sources' val", "sst5_test": {"accuracy_5": 0.45}},
     ]
     lines = table(rows).splitlines()
-    assert "sst5 test accuracy_5" in lines[0] and "semeval" not in lines[0]
-    assert lines[2] == "| the recipe | 0.720 | 0.700 [0.650, 0.750] | 0.350 | 0.040 | 0.460 |"
+    assert "sst5 accuracy_5, val / test" in lines[0] and "semeval" not in lines[0]
+    assert (
+        lines[2] == "| the recipe | 0.720 | 0.700 [0.650, 0.750] | 0.350 | 0.040 | 0.440 / 0.460 |"
+    )
+    assert lines[3].endswith("| 0.450 |")
+
+
+def test_each_design_choice_is_a_row_read_both_ways_and_by_the_words_alone():
+    rows = {v.name: v for v in variants(_config(), NAMES, "metmeme")}
+    recipe = ("sst5", "metmeme", "twitter-images")
+    for name, setting in [
+        ("interact fusion", ("fusion", "interact")),
+        ("concat fusion", ("fusion", "concat")),
+        ("words read by a words head", ("words_head", True)),
+        ("3 members", ("members", 3)),
+    ]:
+        for reading, row in (("both", name), ("text", f"{name}, words alone")):
+            assert (rows[row].sources, rows[row].reading, rows[row].settings) == (
+                recipe,
+                reading,
+                (setting,),
+            )
+    assert "gated fusion" not in rows  # the recipe's own: the recipe's row
+    flipped = {
+        v.name for v in variants(_config(), NAMES, "metmeme") if v.settings and v.reading == "both"
+    }
+    cfg = TrainConfig(
+        data=_config().data, out=Path("out"), words_head=True, members=3, fusion="interact"
+    )
+    others = {v.name for v in variants(cfg, NAMES, "metmeme") if v.settings and v.reading == "both"}
+    assert others == {"gated fusion", "concat fusion", "words read by the fusion", "1 member"}
+    assert flipped != others

@@ -10,7 +10,7 @@ import torch
 from memesent.fusion import FusionConfig
 from memesent.labels import level_set
 from memesent.model import MemeHead, ModelConfig
-from train.loop import HeadSettings, train_member
+from train.loop import HeadSettings, train_member, train_words
 from train.losses import marginal_nll
 from train.pool import Pool
 
@@ -155,3 +155,64 @@ def test_a_caption_and_a_picture_that_disagree_read_differently_from_either_alon
     for alone in ("words", "picture"):  # alone, each reads its own side
         assert (np.sign(read[alone] - neutral) == sides[alone]).mean() > 0.85, alone
     assert (read["both"] == neutral).mean() > 0.85  # together, the mixed message
+
+
+def test_a_words_head_reads_the_words_alone_and_the_fusion_reads_the_rest():
+    torch.manual_seed(0)
+    fusion = FusionConfig(text_dim=8, image_dim=6, hidden=16, dropout=0.0)
+    head = MemeHead(ModelConfig(fusion=fusion, members=2, words_head=True)).eval()
+    assert head.words is not None
+    text, image = torch.randn(4, 8), torch.randn(4, 6)
+    yes = torch.ones(4, dtype=torch.bool)
+    readings = head.readings(text, image, yes, yes)
+    own = head.words(head.standardise(text, image)[0]).log_softmax(-1)
+    assert torch.allclose(readings["text"], own.double(), atol=1e-6)
+    with torch.no_grad():  # the fusion changes: the words alone do not, the others do
+        for p in head.members.parameters():
+            p.add_(0.5)
+    after = head.readings(text, image, yes, yes)
+    assert torch.allclose(after["text"], readings["text"])
+    assert not torch.allclose(after["both"], readings["both"])
+    assert not torch.allclose(after["image"], readings["image"])
+
+
+def test_the_words_head_learns_from_texts_and_keeps_its_best_epoch():
+    torch.manual_seed(0)
+    fusion = FusionConfig(text_dim=8, image_dim=6, hidden=16, dropout=0.0)
+    head = MemeHead(ModelConfig(fusion=fusion, words_head=True)).eval()
+    pool, side = _pool(400, has_image=False)
+    head.set_feature_stats(pool.text, torch.randn(50, 6))
+    members_before = [p.detach().clone() for p in head.members.parameters()]
+    settings = HeadSettings(epochs=20, patience=5, batch_size=32, lr=1e-2, flip=False)
+    history = train_words(
+        head, pool, {"tweets": np.arange(300)}, {"tweets": 1.0}, np.arange(300, 400), settings, 0
+    )
+    assert history.val_log_loss[history.best_epoch] == min(history.val_log_loss)
+    assert history.val_log_loss[history.best_epoch] < history.val_log_loss[0] - 0.5
+    after = head.members.parameters()
+    assert all(torch.equal(a, b) for a, b in zip(members_before, after, strict=True))
+    no = torch.zeros(100, dtype=torch.bool)
+    probs = head.readings(pool.text[300:], pool.image[300:], ~no, no)["text"].exp()
+    positive = probs[:, 3:].sum(1) > probs[:, :2].sum(1)
+    assert (positive.numpy() == side[300:].astype(bool)).mean() > 0.9
+
+
+def test_the_words_head_ends_with_its_best_epochs_weights():
+    """Thirty noisy texts: it overfits, stops early, and keeps the epoch that read the
+    validation texts best, not its last."""
+    torch.manual_seed(0)
+    fusion = FusionConfig(text_dim=8, image_dim=6, hidden=16, dropout=0.0)
+    head = MemeHead(ModelConfig(fusion=fusion, words_head=True)).eval()
+    pool, _ = _pool(230, has_image=False)
+    pool.allowed[:30] = pool.allowed[torch.randperm(30)]  # labels half noise
+    head.set_feature_stats(pool.text, torch.randn(50, 6))
+    settings = HeadSettings(epochs=200, patience=3, batch_size=10, lr=5e-2, flip=False)
+    history = train_words(
+        head, pool, {"few": np.arange(30)}, {"few": 1.0}, np.arange(30, 230), settings, 0
+    )
+    assert len(history.loss) < settings.epochs  # it stopped early
+    assert history.best_epoch < len(history.loss)
+    with torch.no_grad():
+        logits = head.words(head.standardise(pool.text[30:], pool.image[30:])[0])
+        now = float(marginal_nll(logits, pool.allowed[30:]).mean())
+    assert now == pytest.approx(history.val_log_loss[history.best_epoch], abs=1e-5)

@@ -107,6 +107,19 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--hidden", type=int, default=d["hidden"])
     p.add_argument("--dropout", type=float, default=d["dropout"])
     p.add_argument(
+        "--members",
+        type=int,
+        default=d["members"],
+        help="fusion networks trained from different seeds, their probabilities averaged",
+    )
+    p.add_argument(
+        "--words-head",
+        action=argparse.BooleanOptionalAction,
+        default=d["words_head"],
+        help="read the words alone with a linear layer of their own, trained on every labelled "
+        "text, rather than with the fusion (default: %(default)s)",
+    )
+    p.add_argument(
         "--calibration",
         choices=CALIBRATIONS,
         default=d["calibration"],

@@ -33,12 +33,13 @@ import numpy as np
 import torch
 
 from memesent.backbones import IMAGE_SPECS, TEXT_SPECS
+from memesent.fusion import FUSIONS
 
 from .config import DEFAULT_CACHE, RECIPES, TrainConfig, apply_recipe, data_specs
 from .data import DataError
 from .loop import fit_head, reading_log_probs
 from .pool import Pool, Stack
-from .run import build_pool, load_data, text_encoder_for
+from .run import build_pool, load_data, text_encoder_for, words_training
 from .sources import SOURCES
 
 COLUMNS = ("auroc_valence", "spearman_intensity", "valence_ece")
@@ -47,14 +48,15 @@ COLUMNS = ("auroc_valence", "spearman_intensity", "valence_ece")
 @dataclass(frozen=True)
 class Variant:
     """One row: the head's training sources (each at its weight, 1 where the recipe's is 0),
-    which text encoder (`tuned` or `frozen`), the reading measured, and whether the training
-    labels are shuffled."""
+    which text encoder (`tuned` or `frozen`), the reading measured, whether the training
+    labels are shuffled, and `TrainConfig` settings that differ from the recipe's."""
 
     name: str
     sources: tuple[str, ...]
     encoder: str = "tuned"
     reading: str = "both"
     shuffle: bool = False
+    settings: tuple[tuple[str, Any], ...] = ()
 
 
 def variants(cfg: TrainConfig, names: list[str], calibrating: str) -> list[Variant]:
@@ -76,10 +78,29 @@ def variants(cfg: TrainConfig, names: list[str], calibrating: str) -> list[Varia
             tuple(m for m in recipe if m != calibrating),
         ),
         Variant("frozen text encoder", recipe, encoder="frozen"),
+        *(
+            Variant(name + suffix, recipe, reading=reading, settings=(setting,))
+            for name, setting in alternatives(cfg)
+            for reading, suffix in (("both", ""), ("text", ", words alone"))
+        ),
         Variant("the recipe, words alone", recipe, reading="text"),
         Variant("the recipe, picture alone", recipe, reading="image"),
         Variant("control: shuffled training labels", recipe, shuffle=True),
     ]
+    return rows
+
+
+def alternatives(cfg: TrainConfig) -> list[tuple[str, tuple[str, Any]]]:
+    """The head's design choices other than the recipe's, each a row (read both ways and by
+    the words alone): the other fusions, the words read by the fusion or by a head of their
+    own, three members rather than one."""
+    rows: list[tuple[str, tuple[str, Any]]] = [
+        (f"{kind} fusion", ("fusion", kind)) for kind in FUSIONS if kind != cfg.fusion
+    ]
+    words = "the fusion" if cfg.words_head else "a words head"
+    rows.append((f"words read by {words}", ("words_head", not cfg.words_head)))
+    members = 3 if cfg.members == 1 else 1
+    rows.append((f"{members} member{'s' * (members > 1)}", ("members", members)))
     return rows
 
 
@@ -90,9 +111,9 @@ def measure(head, pool: Pool, stack: Stack, calibrating: str, reading: str) -> d
     rates = np.array(head.config.base_rates)
     for ex in stack:
         source = SOURCES[ex.source]
-        parts = ("val", "test") if ex.source == calibrating else ("test",)
         if ex.source != calibrating and source.reading != "text":
             continue
+        parts = ("val", "test")
         for part in parts:
             idx = ex.part(part)
             logp = reading_log_probs(head, pool, stack.rows(ex.source, part))[
@@ -120,7 +141,12 @@ def fit(cfg: TrainConfig, pool: Pool, stack: Stack, v: Variant, config):
         for idx in [*train.values(), val, calib]:
             pool.allowed[torch.as_tensor(idx)] = pool.allowed[torch.as_tensor(rng.permutation(idx))]
     shares = {s: cfg.weight(s) or 1.0 for s in train}
-    head, _ = fit_head(config, pool, train, shares, val, calib, cfg.head, cfg.seed)
+    settings = dict(v.settings)
+    kind = settings.pop("fusion", config.fusion.kind)
+    config = replace(config, fusion=replace(config.fusion, kind=kind), **settings)
+    head, _ = fit_head(
+        config, pool, train, shares, val, calib, cfg.head, cfg.seed, words=words_training(stack)
+    )
     return head, pool
 
 
@@ -155,17 +181,25 @@ def _cell(result: dict | None, key: str) -> str:
     return f"{result[key]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
 
 
+def _pair(row: dict, source: str, key: str) -> str:
+    """A text source's measure on its validation and test parts, "val / test" (rows written
+    before the validation part was measured: the test alone)."""
+    test = _cell(row.get(f"{source}_test"), key)
+    val = row.get(f"{source}_val")
+    return test if val is None else f"{_cell(val, key)} / {test}"
+
+
 def markdown(rows: list[dict], calibrating: str, text_sources: list[str]) -> str:
     head = [
         f"| row | {calibrating} val AUROC | test AUROC | test Spearman | test valence ECE | "
-        + " | ".join(f"{s} test {SOURCES[s].headline}" for s in text_sources)
+        + " | ".join(f"{s} {SOURCES[s].headline}, val / test" for s in text_sources)
         + " |",
         "| --- |" + " ---: |" * (4 + len(text_sources)),
     ]
     for r in rows:
         val, test = r.get(f"{calibrating}_val"), r.get(f"{calibrating}_test")
         cells = [_cell(val, "auroc_valence"), *(_cell(test, k) for k in COLUMNS)]
-        cells += [_cell(r.get(f"{s}_test"), SOURCES[s].headline) for s in text_sources]
+        cells += [_pair(r, s, SOURCES[s].headline) for s in text_sources]
         head.append(f"| {r['row']} | " + " | ".join(cells) + " |")
     return "\n".join(head)
 

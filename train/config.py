@@ -115,6 +115,8 @@ class TrainConfig:
     fusion: str = "gated"
     hidden: int = 256
     dropout: float = 0.3
+    members: int = 1
+    words_head: bool = False
     calibration: str = "valence"
     head: HeadSettings = field(default_factory=HeadSettings)
     seed: int = 0
@@ -123,6 +125,8 @@ class TrainConfig:
     test_fraction: float = 0.15
 
     def __post_init__(self) -> None:
+        if self.members < 1:
+            raise ValueError("--members must be at least 1")
         if self.recipe not in RECIPES:
             raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {list(RECIPES)}")
         names = [d.source for d in self.data]
@@ -191,6 +195,8 @@ class TrainConfig:
             text=text,
             image=image,
             fusion=fusion,
+            members=self.members,
+            words_head=self.words_head,
             calibration=self.calibration,
             text_tuning=lora,
             training=self.to_dict(),

@@ -6,12 +6,15 @@ alone); a sentence or a tweet trains the words' reading, a photo the picture's. 
 learnt by the marginal likelihood of the levels it allows (`train.losses`). Adam; the epoch
 with the lowest validation log-loss on the memes that choose it (the calibrating source's
 validation part, averaged over the three readings) is kept; then each reading's calibration is
-fitted on that source's calibration part.
+fitted on that source's calibration part. A head with a words head of its own
+(`ModelConfig.words_head`) first trains it on every labelled text (`train_words`), by the
+same draws and early stopping on the validation memes' captions.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,10 +49,12 @@ class HeadSettings:
 
 @dataclass
 class MemberHistory:
-    """Per-epoch training loss and validation log-loss of one member, and the epoch kept.
-    `val_log_loss[0]` is the member before training (epoch 0), so `loss` is one shorter; a
-    member started from an existing model may keep epoch 0."""
+    """Per-epoch training loss and validation log-loss of one member (or the words head: its
+    `name` says which), and the epoch kept. `val_log_loss[0]` is the member before training
+    (epoch 0), so `loss` is one shorter; a member started from an existing model may keep
+    epoch 0."""
 
+    name: str = ""
     loss: list[float] = field(default_factory=list)
     val_log_loss: list[float] = field(default_factory=list)
     best_epoch: int = 0
@@ -108,32 +113,104 @@ def train_member(
     after it (see the module)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = head.members[member]
-    opt = torch.optim.Adam(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    names = [s for s in train_idx if len(train_idx[s]) and shares.get(s, 0) > 0]
-    p = np.array([shares[s] for s in names], dtype=np.float64)
-    p /= p.sum()
-    steps = max(1, sum(len(train_idx[s]) for s in names) // settings.batch_size)
     flip = settings.flip and pool.image_flip is not None
-    history = MemberHistory(val_log_loss=[validation_log_loss(head, member, pool, val_idx)])
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        return _batch_loss(head, member, pool, idx, _images(pool, idx, flip, rng))
+
+    return _early_stopped(
+        head.members[member],
+        _Draws(train_idx, shares, settings.batch_size, rng),
+        batch_loss,
+        lambda: validation_log_loss(head, member, pool, val_idx),
+        settings,
+    )
+
+
+def train_words(
+    head: MemeHead,
+    pool: Pool,
+    train_idx: dict[str, np.ndarray],
+    shares: dict[str, float],
+    val_idx: np.ndarray,
+    settings: HeadSettings,
+    seed: int,
+) -> MemberHistory:
+    """Fit `head.words`, the words-alone reading's own linear layer, on the texts of
+    `train_idx` (per source; rows without words are left out), each batch drawn by `shares`;
+    keep the epoch with the lowest log-loss on the captions of `val_idx`."""
+    words = head.words
+    if words is None:
+        raise ValueError("this head reads the words with its fusion: it has no words head")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    worded = {s: idx[pool.has_text[idx].numpy()] for s, idx in train_idx.items()}
+    val = torch.as_tensor(val_idx[pool.has_text[val_idx].numpy()])
+
+    def loss(idx: torch.Tensor) -> torch.Tensor:
+        text = head.standardise(pool.text[idx], pool.image[idx])[0]
+        return marginal_nll(words(text), pool.allowed[idx]).mean()
+
+    def val_loss() -> float:
+        with torch.no_grad():
+            return float(loss(val))
+
+    return _early_stopped(
+        words, _Draws(worded, shares, settings.batch_size, rng), loss, val_loss, settings
+    )
+
+
+class _Draws:
+    """Training batches: each draws `batch_size` rows from the sources by their `shares`
+    (sources with no rows or share 0 sit out); an epoch is as many batches as the rows fill."""
+
+    def __init__(
+        self,
+        rows: dict[str, np.ndarray],
+        shares: dict[str, float],
+        batch_size: int,
+        rng: np.random.Generator,
+    ) -> None:
+        self.rows, self.batch_size, self.rng = rows, batch_size, rng
+        self.names = [s for s in rows if len(rows[s]) and shares.get(s, 0) > 0]
+        if not self.names:
+            raise ValueError("nothing to train on: no source has rows and a share above 0")
+        p = np.array([shares[s] for s in self.names], dtype=np.float64)
+        self.p = p / p.sum()
+        self.steps = max(1, sum(len(rows[s]) for s in self.names) // batch_size)
+
+    def __call__(self) -> torch.Tensor:
+        counts = self.rng.multinomial(self.batch_size, self.p)
+        return torch.from_numpy(
+            np.concatenate(
+                [self.rng.choice(self.rows[s], c) for s, c in zip(self.names, counts, strict=True)]
+            )
+        )
+
+
+def _early_stopped(
+    net: torch.nn.Module,
+    draws: _Draws,
+    batch_loss: Callable[[torch.Tensor], torch.Tensor],
+    val_loss: Callable[[], float],
+    settings: HeadSettings,
+) -> MemberHistory:
+    """Adam on `net` over `draws`' batches, epoch by epoch; `net` ends with the weights of the
+    epoch of lowest `val_loss` (epoch 0: as it started), `patience` epochs after which it stops."""
+    opt = torch.optim.Adam(net.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    history = MemberHistory(val_log_loss=[val_loss()])
     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
     for epoch in range(1, settings.epochs + 1):
         net.train()
         total = 0.0
-        for _ in range(steps):
-            counts = rng.multinomial(settings.batch_size, p)
-            idx = torch.from_numpy(
-                np.concatenate(
-                    [rng.choice(train_idx[s], c) for s, c in zip(names, counts, strict=True)]
-                )
-            )
-            loss = _batch_loss(head, member, pool, idx, _images(pool, idx, flip, rng))
+        for _ in range(draws.steps):
+            loss = batch_loss(draws())
             opt.zero_grad()
             loss.backward()
             opt.step()
             total += loss.item()
-        history.loss.append(total / steps)
-        history.val_log_loss.append(validation_log_loss(head, member, pool, val_idx))
+        history.loss.append(total / draws.steps)
+        history.val_log_loss.append(val_loss())
         if history.val_log_loss[-1] < history.val_log_loss[history.best_epoch]:
             history.best_epoch = epoch
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
@@ -181,11 +258,14 @@ def fit_head(
     settings: HeadSettings,
     seed: int,
     init: MemeHead | None = None,
+    words: tuple[dict[str, np.ndarray], dict[str, float]] | None = None,
 ) -> tuple[MemeHead, list[MemberHistory]]:
     """A new head for `config`: every ensemble member trained on `train_idx` with early
     stopping on `val_idx`, then each reading's `config.calibration` fitted on `calib_idx` and
     the base rates set to the mean calibrated answer there. With `init`, training starts from its
-    members' weights and keeps its feature standardisation (the weights expect it).
+    members' weights and keeps its feature standardisation (the weights expect it). A words head
+    (`config.words_head`) trains first, on `words` (rows per source, shares; default: the
+    members' own), and its history comes first in the list returned.
 
     Runs on one thread: these matrices are small, and extra threads only add synchronisation.
     """
@@ -203,8 +283,19 @@ def fit_head(
         else:
             head.load_state_dict(init.state_dict())
         histories = []
+        if head.words is not None:
+            rows, weights = words or (train_idx, shares)
+            h = train_words(head, pool, rows, weights, val_idx, settings, seed)
+            h.name = "words head"
+            log.info(
+                "words head: best epoch %d, validation log-loss %.3f",
+                h.best_epoch,
+                h.val_log_loss[h.best_epoch],
+            )
+            histories.append(h)
         for k in range(config.members):
             h = train_member(head, k, pool, train_idx, shares, val_idx, settings, seed * 1000 + k)
+            h.name = f"member {k + 1}"
             log.info(
                 "member %d: best epoch %d (0: as it started), validation log-loss %.3f",
                 k + 1,

@@ -96,11 +96,13 @@ def plot_valence(signed: np.ndarray, probs: np.ndarray, path: Path, title: str) 
 
 
 def plot_history(history: list[dict], path: Path) -> None:
-    """Training loss and validation log-loss per epoch for each ensemble member."""
+    """Training loss and validation log-loss per epoch for each ensemble member (and the words
+    head, when the model has one)."""
     fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(11, 4))
     for k, h in enumerate(history):
-        loss_ax.plot(np.arange(1, len(h["loss"]) + 1), h["loss"], label=f"member {k + 1}")
-        val_ax.plot(np.arange(len(h["val_log_loss"])), h["val_log_loss"], label=f"member {k + 1}")
+        name = h.get("name") or f"member {k + 1}"
+        loss_ax.plot(np.arange(1, len(h["loss"]) + 1), h["loss"], label=name)
+        val_ax.plot(np.arange(len(h["val_log_loss"])), h["val_log_loss"], label=name)
         val_ax.scatter([h["best_epoch"]], [h["val_log_loss"][h["best_epoch"]]], marker="o")
     loss_ax.set(title="training loss", xlabel="epoch")
     val_ax.set(

@@ -67,6 +67,7 @@ def run(cfg: TrainConfig) -> dict:
         cfg.head,
         cfg.seed,
         init=None if start is None else start[0],
+        words=words_training(stack),
     )
     marks["head"] = time.perf_counter()
 
@@ -102,9 +103,33 @@ def starting_model(cfg: TrainConfig) -> tuple[MemeHead, dict | None] | None:
     except CheckpointError as err:
         raise DataError(f"--init: {err}") from err
     c = head.config
-    theirs = (c.text.name, c.image.name, c.fusion.kind, c.fusion.hidden, c.members, c.calibration)
-    ours = (cfg.text_backbone, cfg.image_backbone, cfg.fusion, cfg.hidden, 1, cfg.calibration)
-    names = ("text backbone", "image backbone", "fusion", "hidden size", "members", "calibration")
+    theirs = (
+        c.text.name,
+        c.image.name,
+        c.fusion.kind,
+        c.fusion.hidden,
+        c.members,
+        c.words_head,
+        c.calibration,
+    )
+    ours = (
+        cfg.text_backbone,
+        cfg.image_backbone,
+        cfg.fusion,
+        cfg.hidden,
+        cfg.members,
+        cfg.words_head,
+        cfg.calibration,
+    )
+    names = (
+        "text backbone",
+        "image backbone",
+        "fusion",
+        "hidden size",
+        "members",
+        "words head",
+        "calibration",
+    )
     diff = [
         f"{n} {t} (this run: {o})" for n, t, o in zip(names, theirs, ours, strict=True) if t != o
     ]
@@ -188,6 +213,16 @@ def build_pool(cfg: TrainConfig, stack: Stack, encoder: TextEncoder) -> tuple[Po
         image_flip=torch.cat(flips) if cfg.head.flip else None,
     )
     return pool, image_encoder.spec
+
+
+def words_training(stack: Stack) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """What a words head (`ModelConfig.words_head`) learns from: every source's labelled
+    training rows, each at its share of the text encoder's tuning (`Source.tuning_weight`), so
+    the words head reads what the tuned encoder learnt, SemEval's tweets included."""
+    return (
+        {ex.source: stack.rows(ex.source, "train", labelled=True) for ex in stack},
+        {ex.source: SOURCES[ex.source].tuning_weight for ex in stack},
+    )
 
 
 def calibration_population(cfg: TrainConfig, ex: Examples, idx: np.ndarray) -> str:
