@@ -14,7 +14,7 @@ from memesent.fusion import FusionConfig
 from memesent.model import MemeHead, ModelConfig
 
 
-@pytest.mark.parametrize("kind", ["concat", "gated"])
+@pytest.mark.parametrize("kind", ["concat", "gated", "interact"])
 def test_round_trip_gives_identical_outputs(tmp_path, kind):
     torch.manual_seed(0)
     rates = (0.1, 0.2, 0.3, 0.25, 0.15)
