@@ -63,7 +63,7 @@ def test_each_design_choice_is_a_row_read_both_ways_and_by_the_words_alone():
     rows = {v.name: v for v in variants(_config(), NAMES, "metmeme")}
     recipe = ("sst5", "metmeme", "twitter-images")
     for name, setting in [
-        ("gated fusion", ("fusion", "gated")),
+        ("interact fusion", ("fusion", "interact")),
         ("concat fusion", ("fusion", "concat")),
         ("words read by a words head", ("words_head", True)),
         ("3 members", ("members", 3)),
@@ -74,13 +74,13 @@ def test_each_design_choice_is_a_row_read_both_ways_and_by_the_words_alone():
                 reading,
                 (setting,),
             )
-    assert "interact fusion" not in rows  # the recipe's own: the recipe's row
+    assert "gated fusion" not in rows  # the recipe's own: the recipe's row
     flipped = {
         v.name for v in variants(_config(), NAMES, "metmeme") if v.settings and v.reading == "both"
     }
     cfg = TrainConfig(
-        data=_config().data, out=Path("out"), words_head=True, members=3, fusion="gated"
+        data=_config().data, out=Path("out"), words_head=True, members=3, fusion="interact"
     )
     others = {v.name for v in variants(cfg, NAMES, "metmeme") if v.settings and v.reading == "both"}
-    assert others == {"interact fusion", "concat fusion", "words read by the fusion", "1 member"}
+    assert others == {"gated fusion", "concat fusion", "words read by the fusion", "1 member"}
     assert flipped != others

@@ -112,7 +112,7 @@ class TrainConfig:
     tuning: TuningSettings | None = field(default_factory=TuningSettings)
     text_backbone: str = DEFAULT_TEXT
     image_backbone: str = DEFAULT_IMAGE
-    fusion: str = "interact"
+    fusion: str = "gated"
     hidden: int = 256
     dropout: float = 0.3
     members: int = 1
