@@ -103,36 +103,16 @@ def starting_model(cfg: TrainConfig) -> tuple[MemeHead, dict | None] | None:
     except CheckpointError as err:
         raise DataError(f"--init: {err}") from err
     c = head.config
-    theirs = (
-        c.text.name,
-        c.image.name,
-        c.fusion.kind,
-        c.fusion.hidden,
-        c.members,
-        c.words_head,
-        c.calibration,
-    )
-    ours = (
-        cfg.text_backbone,
-        cfg.image_backbone,
-        cfg.fusion,
-        cfg.hidden,
-        cfg.members,
-        cfg.words_head,
-        cfg.calibration,
-    )
-    names = (
-        "text backbone",
-        "image backbone",
-        "fusion",
-        "hidden size",
-        "members",
-        "words head",
-        "calibration",
-    )
-    diff = [
-        f"{n} {t} (this run: {o})" for n, t, o in zip(names, theirs, ours, strict=True) if t != o
+    settings = [  # (what, the model's, this run's)
+        ("text backbone", c.text.name, cfg.text_backbone),
+        ("image backbone", c.image.name, cfg.image_backbone),
+        ("fusion", c.fusion.kind, cfg.fusion),
+        ("hidden size", c.fusion.hidden, cfg.hidden),
+        ("members", c.members, cfg.members),
+        ("words head", c.words_head, cfg.words_head),
+        ("calibration", c.calibration, cfg.calibration),
     ]
+    diff = [f"{n} {t} (this run: {o})" for n, t, o in settings if t != o]
     if diff:
         raise DataError(
             f"--init {cfg.init} was trained with {', '.join(diff)}: use its settings, or train "
