@@ -6,6 +6,7 @@ from pathlib import Path
 
 from train.ablation import Variant, table, variants
 from train.config import DataSpec, TrainConfig
+from train.loop import HeadSettings
 
 NAMES = ["sst5", "semeval", "metmeme", "twitter-images"]
 
@@ -67,6 +68,11 @@ def test_each_design_choice_is_a_row_read_both_ways_and_by_the_words_alone():
         ("concat fusion", ("fusion", "concat")),
         ("words read by a words head", ("words_head", True)),
         ("3 members", ("members", 3)),
+        ("emotion as an auxiliary target", ("aux", ("emotion",))),
+        (
+            "emotion, intensity, intention, offensiveness, metaphor as auxiliary targets",
+            ("aux", ("emotion", "intensity", "intention", "offensiveness", "metaphor")),
+        ),
     ]:
         for reading, row in (("both", name), ("text", f"{name}, words alone")):
             assert (rows[row].sources, rows[row].reading, rows[row].settings) == (
@@ -79,7 +85,12 @@ def test_each_design_choice_is_a_row_read_both_ways_and_by_the_words_alone():
         v.name for v in variants(_config(), NAMES, "metmeme") if v.settings and v.reading == "both"
     }
     cfg = TrainConfig(
-        data=_config().data, out=Path("out"), words_head=True, members=3, fusion="interact"
+        data=_config().data,
+        out=Path("out"),
+        words_head=True,
+        members=3,
+        fusion="interact",
+        head=HeadSettings(aux=("emotion",)),
     )
     others = {v.name for v in variants(cfg, NAMES, "metmeme") if v.settings and v.reading == "both"}
     assert others == {"gated fusion", "concat fusion", "words read by the fusion", "1 member"}

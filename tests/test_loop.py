@@ -10,9 +10,9 @@ import torch
 from memesent.fusion import FusionConfig
 from memesent.labels import level_set
 from memesent.model import MemeHead, ModelConfig
-from train.loop import HeadSettings, train_member, train_words
+from train.loop import HeadSettings, _batch_loss, train_member, train_words
 from train.losses import marginal_nll
-from train.pool import Pool
+from train.pool import AuxTarget, Pool
 
 
 def test_the_marginal_loss_is_cross_entropy_for_one_level_and_lower_inside_a_set():
@@ -88,6 +88,27 @@ def test_a_words_only_batch_trains_the_words_and_leaves_the_picture_pathway_alon
     probs = head(pool.text[150:], pool.image[150:], ~no, no).exp()
     positive = probs[:, 3:].sum(1) > probs[:, :2].sum(1)
     assert (positive.numpy() == side[150:].astype(bool)).mean() > 0.9
+
+
+def test_an_auxiliary_target_adds_its_weighted_cross_entropy_over_labelled_memes_with_both():
+    head = _head()
+    pool, _ = _pool(6, has_image=True)
+    pool.has_image[0] = False  # words alone: no fused vector of both to learn the target from
+    labels = torch.tensor([1, 0, -1, 2, 1, 0])  # row 2 has no label
+    pool.aux = {"emotion": AuxTarget(("a", "b", "c"), labels)}
+    head.set_feature_stats(pool.text, pool.image)
+    idx = torch.arange(6)
+    layer = torch.nn.Linear(16, 3)
+    aux = torch.nn.ModuleDict({"emotion": layer})
+    rows = torch.tensor([1, 3, 4, 5])
+    yes = torch.ones(len(rows), dtype=torch.bool)
+    with torch.no_grad():
+        plain = _batch_loss(head, 0, pool, idx, pool.image)
+        with_aux = _batch_loss(head, 0, pool, idx, pool.image, aux, aux_weight=0.7)
+        t, i = head.standardise(pool.text, pool.image)
+        fused = head.members[0].fuse(t[rows], i[rows], yes, yes)
+        by_hand = torch.nn.functional.cross_entropy(layer(fused), labels[rows])
+    assert float(with_aux - plain) == pytest.approx(0.7 * float(by_hand), rel=1e-5)
 
 
 def test_the_ensemble_averages_probabilities():

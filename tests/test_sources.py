@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import SHARED_DATA
 from datasets import (
@@ -55,6 +56,20 @@ def test_metmeme_maps_emotion_and_intensity_onto_allowed_levels(tmp_path):
     assert np.isnan(ex.extra["signed_intensity"]).sum() == 2  # the two surprise memes
     assert not ex.allowed[:, LABELS.index("neutral")][~np.isnan(ex.extra["signed_intensity"])].any()
     assert "surprise, any intensity → any level" in describe_mapping(SOURCES["metmeme"])
+
+
+def test_metmemes_other_labels_are_kept_as_auxiliary_targets_and_may_be_absent(tmp_path):
+    root = make_metmeme(tmp_path / "m")
+    ex = load_source("metmeme", root)
+    table = pd.read_csv(root / "labels.csv", dtype=str).set_index("image_name")
+    assert list(ex.extra["emotion"]) == list(table.loc[ex.names, "emotion"])
+    assert set(ex.extra["intention"]) == {"expressive"}
+    for name, classes in SOURCES["metmeme"].aux.items():
+        assert set(ex.extra[name]) <= set(classes), name
+    table.drop(columns=["intention", "metaphor"]).to_csv(root / "labels.csv")
+    bare = load_source("metmeme", root)  # a copy without those columns still loads
+    assert set(bare.extra["intention"]) == {""} and set(bare.extra["metaphor"]) == {""}
+    assert list(bare.extra["emotion"]) == list(ex.extra["emotion"])
 
 
 def test_parts_are_seeded_and_cover_every_example_once(tmp_path):
@@ -166,6 +181,7 @@ TOY_MODULE = '''
 """Drawn memes, positive or negative: `labels.csv` (`image_name, caption, mood`), `images/`."""
 
 import numpy as np
+import pandas as pd
 import pandas as pd
 
 from memesent.labels import level_set

@@ -313,6 +313,15 @@ def test_data_arguments_name_their_adapter(tmp_path):
     for weight in ("sst5=-1", "sst5=0"):  # negative; no data set left to train the head
         with pytest.raises(SystemExit):
             parse_args(["--data", f"sst5={tmp_path}", "--out", "x", "--weight", weight])
+    memes = ["--data", f"metmeme={tmp_path}", "--out", "x"]
+    assert parse_args([*memes, "--aux", "emotion", "--aux", "metaphor"]).head.aux == (
+        "emotion",
+        "metaphor",
+    )
+    with pytest.raises(SystemExit):  # SST-5's sentences have no emotion label
+        parse_args(["--data", f"sst5={tmp_path}", "--out", "x", "--aux", "emotion"])
+    with pytest.raises(SystemExit):
+        parse_args([*memes, "--aux", "emotion", "--aux-weight", "0"])
 
 
 def test_missing_and_broken_images_are_skipped(memotion_dir, tmp_path):

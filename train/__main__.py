@@ -133,6 +133,21 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument(
         "--no-flip", dest="flip", action="store_false", help="no mirrored-picture augmentation"
     )
+    targets = sorted({t for s in SOURCES.values() for t in s.aux})
+    p.add_argument(
+        "--aux",
+        action="append",
+        default=[],
+        choices=targets,
+        help="a label beside sentiment the head also learns to predict from its fused vector "
+        "(an auxiliary target; repeat for several)",
+    )
+    p.add_argument(
+        "--aux-weight",
+        type=float,
+        default=h.aux_weight,
+        help="the auxiliary targets' share of the loss beside sentiment (default: %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--val-fraction", type=float, default=d["val_fraction"])
     p.add_argument("--calib-fraction", type=float, default=d["calib_fraction"])

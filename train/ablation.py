@@ -93,7 +93,8 @@ def variants(cfg: TrainConfig, names: list[str], calibrating: str) -> list[Varia
 def alternatives(cfg: TrainConfig) -> list[tuple[str, tuple[str, Any]]]:
     """The head's design choices other than the recipe's, each a row (read both ways and by
     the words alone): the other fusions, the words read by the fusion or by a head of their
-    own, three members rather than one."""
+    own, three members rather than one, and (for a recipe without them) the calibrating
+    source's other labels as auxiliary targets: the first alone, then all."""
     rows: list[tuple[str, tuple[str, Any]]] = [
         (f"{kind} fusion", ("fusion", kind)) for kind in FUSIONS if kind != cfg.fusion
     ]
@@ -101,6 +102,17 @@ def alternatives(cfg: TrainConfig) -> list[tuple[str, tuple[str, Any]]]:
     rows.append((f"words read by {words}", ("words_head", not cfg.words_head)))
     members = 3 if cfg.members == 1 else 1
     rows.append((f"{members} member{'s' * (members > 1)}", ("members", members)))
+    calibrating = SOURCES[cfg.calibrating_source]
+    if not cfg.head.aux and calibrating.aux:
+        first = next(iter(calibrating.aux))
+        rows.append((f"{first} as an auxiliary target", ("aux", (first,))))
+        if len(calibrating.aux) > 1:
+            rows.append(
+                (
+                    f"{', '.join(calibrating.aux)} as auxiliary targets",
+                    ("aux", tuple(calibrating.aux)),
+                )
+            )
     return rows
 
 
@@ -143,9 +155,10 @@ def fit(cfg: TrainConfig, pool: Pool, stack: Stack, v: Variant, config):
     shares = {s: cfg.weight(s) or 1.0 for s in train}
     settings = dict(v.settings)
     kind = settings.pop("fusion", config.fusion.kind)
+    training = replace(cfg.head, **{k: settings.pop(k) for k in ("aux",) if k in settings})
     config = replace(config, fusion=replace(config.fusion, kind=kind), **settings)
     head, _ = fit_head(
-        config, pool, train, shares, val, calib, cfg.head, cfg.seed, words=words_training(stack)
+        config, pool, train, shares, val, calib, training, cfg.seed, words=words_training(stack)
     )
     return head, pool
 

@@ -139,6 +139,13 @@ class TrainConfig:
             raise ValueError(f"weights for data sets this run does not have: {sorted(unknown)}")
         if any(w < 0 for w in self.weights.values()):
             raise ValueError("a data set's --weight must be 0 or more")
+        offered = {t for n in names for t in SOURCES[n].aux}
+        if set(self.head.aux) - offered:
+            unknown_aux = ", ".join(sorted(set(self.head.aux) - offered))
+            raise ValueError(
+                f"--aux {unknown_aux}: no data set of this run has that label (they have: "
+                f"{', '.join(sorted(offered)) or 'none'})"
+            )
         if not any(self.weight(n) > 0 for n in names):
             raise ValueError("every data set has weight 0: give at least one a --weight above 0")
         if self.calibrate_on is not None and self.calibrate_on not in names:

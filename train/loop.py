@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
 
+from memesent.fusion import ConcatFusion, GatedFusion
 from memesent.model import READINGS, MemeHead, ModelConfig, reading_masks
 
 from .calibration import fit_calibration
@@ -33,7 +35,10 @@ log = logging.getLogger("train")
 class HeadSettings:
     """How one ensemble member is optimised: `epochs` (each `len(train) / batch_size` steps) at
     most, stopping `patience` epochs after the best; Adam's `lr` and `weight_decay`; `flip`
-    swaps a picture's features for its mirror image's half of the time."""
+    swaps a picture's features for its mirror image's half of the time; `aux` names labels
+    beside sentiment (`Source.aux`) that the fused vector also learns to predict, through a
+    linear layer per target that training throws away, their cross-entropy weighted by
+    `aux_weight` beside the sentiment loss (the epoch is still chosen by sentiment alone)."""
 
     epochs: int = 40
     patience: int = 8
@@ -41,10 +46,15 @@ class HeadSettings:
     weight_decay: float = 1e-4
     batch_size: int = 128
     flip: bool = True
+    aux: tuple[str, ...] = ()
+    aux_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
             raise ValueError("epochs, patience and batch_size must be at least 1")
+        if self.aux_weight <= 0:
+            raise ValueError("the auxiliary targets' weight must be above 0")
+        self.aux = tuple(self.aux)
 
 
 @dataclass
@@ -61,22 +71,38 @@ class MemberHistory:
 
 
 def _batch_loss(
-    head: MemeHead, member: int, pool: Pool, idx: torch.Tensor, image: torch.Tensor
+    head: MemeHead,
+    member: int,
+    pool: Pool,
+    idx: torch.Tensor,
+    image: torch.Tensor,
+    aux: torch.nn.ModuleDict | None = None,
+    aux_weight: float = 0.0,
 ) -> torch.Tensor:
     """Mean marginal log-loss of the examples `idx`: each modality it has read alone, and both
-    together when it has both (their mean)."""
+    together when it has both (their mean). With `aux` (a linear layer per auxiliary target),
+    plus `aux_weight` times each target's cross-entropy from the fused vector of both
+    modalities, over the examples labelled with it."""
     t, i, allowed = pool.text[idx], image, pool.allowed[idx]
-    net = head.members[member]
+    net = cast(GatedFusion | ConcatFusion, head.members[member])  # every fusion has these two
     std_t, std_i = head.standardise(t, i)
     losses, counts = torch.zeros(len(idx)), torch.zeros(len(idx))
     masks = reading_masks(pool.has_text[idx], pool.has_image[idx], distinct=True)
-    for use_t, use_i in masks.values():
+    extra = torch.zeros(())
+    for reading, (use_t, use_i) in masks.items():
         rows = use_t | use_i
         if rows.any():
-            logits = net(std_t[rows], std_i[rows], use_t[rows], use_i[rows])
-            losses[rows] += marginal_nll(logits, allowed[rows])
+            fused = net.fuse(std_t[rows], std_i[rows], use_t[rows], use_i[rows])
+            losses[rows] += marginal_nll(net.out(fused), allowed[rows])
             counts[rows] += 1
-    return (losses / counts.clamp(min=1)).mean()
+            if aux is not None and reading == "both":
+                for name, layer in aux.items():
+                    labels = pool.aux[name].labels[idx][rows]
+                    has = labels >= 0
+                    if has.any():
+                        ce = torch.nn.functional.cross_entropy(layer(fused[has]), labels[has])
+                        extra = extra + aux_weight * ce
+    return (losses / counts.clamp(min=1)).mean() + extra
 
 
 @torch.no_grad()
@@ -114,12 +140,27 @@ def train_member(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     flip = settings.flip and pool.image_flip is not None
+    net: torch.nn.Module = head.members[member]
+    aux = None
+    if settings.aux:
+        missing = [name for name in settings.aux if name not in pool.aux]
+        if missing:
+            raise ValueError(
+                f"auxiliary target(s) {', '.join(missing)}: no data set of this run has them "
+                f"(they have: {', '.join(pool.aux) or 'none'})"
+            )
+        hidden = head.config.fusion.hidden
+        aux = torch.nn.ModuleDict(
+            {n: torch.nn.Linear(hidden, len(pool.aux[n].classes)) for n in settings.aux}
+        )
+        net = torch.nn.ModuleDict({"member": net, "aux": aux})
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-        return _batch_loss(head, member, pool, idx, _images(pool, idx, flip, rng))
+        image = _images(pool, idx, flip, rng)
+        return _batch_loss(head, member, pool, idx, image, aux, settings.aux_weight)
 
     return _early_stopped(
-        head.members[member],
+        net,
         _Draws(train_idx, shares, settings.batch_size, rng),
         batch_loss,
         lambda: validation_log_loss(head, member, pool, val_idx),

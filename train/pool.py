@@ -5,12 +5,12 @@ example (`Pool`, once the features are computed), row for row."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .sources import PARTS, Examples
+from .sources import PARTS, SOURCES, Examples
 
 
 class Stack:
@@ -43,12 +43,39 @@ class Stack:
 
 
 @dataclass
+class AuxTarget:
+    """An auxiliary target of every pool row: its `classes`, and each row's class index in
+    `labels` (n,), -1 where the row has none (another source's, or unlabelled)."""
+
+    classes: tuple[str, ...]
+    labels: torch.Tensor
+
+
+def aux_targets(stack: Stack) -> dict[str, AuxTarget]:
+    """The auxiliary targets the stack's sources declare (`Source.aux`), stacked row for row;
+    a target two sources declare must have the same classes in both."""
+    out: dict[str, AuxTarget] = {}
+    n = sum(len(ex) for ex in stack)
+    for ex in stack:
+        for name, classes in SOURCES[ex.source].aux.items():
+            target = out.setdefault(name, AuxTarget(classes, torch.full((n,), -1)))
+            if target.classes != classes:
+                raise ValueError(f"auxiliary target {name!r}: its classes differ between sources")
+            index = {c: k for k, c in enumerate(classes)}
+            codes = [index.get(v, -1) for v in ex.extra[name]]
+            start = stack.offsets[ex.source]
+            target.labels[start : start + len(ex)] = torch.tensor(codes)
+    return out
+
+
+@dataclass
 class Pool:
     """Backbone features and labels of every example of every source, stacked in the `Stack`'s
     order.
 
     `text` / `image` are zeros where `has_text` / `has_image` is False; `image_flip` holds the
-    mirrored pictures' features (None: no mirroring); `allowed` (n, 5) bool."""
+    mirrored pictures' features (None: no mirroring); `allowed` (n, 5) bool; `aux` the
+    auxiliary targets its sources declare (`Source.aux`), by name."""
 
     text: torch.Tensor
     image: torch.Tensor
@@ -56,6 +83,7 @@ class Pool:
     has_image: torch.Tensor
     allowed: torch.Tensor
     image_flip: torch.Tensor | None = None
+    aux: dict[str, AuxTarget] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.allowed)

@@ -24,7 +24,7 @@ from .data import DataError
 from .features import image_features, text_features
 from .loop import fit_head, reading_log_probs
 from .metrics import reading_margins
-from .pool import Pool, Stack
+from .pool import Pool, Stack, aux_targets
 from .report import run_metrics, write_report
 from .sources import SOURCES, Examples
 from .text_tuning import text_sets, tune
@@ -191,6 +191,7 @@ def build_pool(cfg: TrainConfig, stack: Stack, encoder: TextEncoder) -> tuple[Po
         has_image=torch.from_numpy(np.concatenate([ex.has_image for ex in stack])),
         allowed=torch.cat([torch.from_numpy(ex.allowed) for ex in stack]),
         image_flip=torch.cat(flips) if cfg.head.flip else None,
+        aux=aux_targets(stack),
     )
     return pool, image_encoder.spec
 

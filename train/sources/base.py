@@ -128,6 +128,8 @@ class Source:
     `train.evaluate` adds to its JSON, and `summary(measures)`, what it prints of them;
     `sides(examples)`, the examples whose label has a side and whether each is positive (what
     `train.picture_pipeline` probes pictures' features for; None: its labels have no side).
+    `aux`: labels beside sentiment that the head may learn as auxiliary targets (`--aux`), each
+    an `extra` column of class names ("" where an example has none) with its classes.
 
     How a run uses it: `head_weight`, its share of every batch of the head's training
     (renormalised over a run's sources; 0: it trains no part of the head, and is still tuned on
@@ -156,6 +158,7 @@ class Source:
     details: Callable[[Examples, np.ndarray], dict[str, str]] | None = None
     summary: Callable[[dict], str] | None = None
     sides: Callable[[Examples], tuple[np.ndarray, np.ndarray]] | None = None
+    aux: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     head_weight: float = 1.0
     tuning_weight: float = 1.0
     calibration_priority: int | None = None

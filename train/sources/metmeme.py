@@ -5,6 +5,8 @@ gives the side of neutral (happiness and love positive; anger, sorrow, fear and 
 and the intensity how far out: slightly → the plain level, moderately → the plain or the very
 level, very → the very level. Surprise has no side: it allows every level, so it teaches the
 model nothing about valence and is left out of the valence measures. No meme is neutral.
+The other labels (the emotion itself, its intensity, the intention, offensiveness, metaphor)
+are kept as auxiliary targets the head may learn beside valence (`AUX`, `--aux`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ NEGATIVE = ("anger", "sorrow", "fear", "hate")
 NO_SIDE = ("surprise",)
 INTENSITY = {"slightly": 1, "moderately": 2, "very": 3}
 _OUT = {1: ("{side}",), 2: ("{side}", "very_{side}"), 3: ("very_{side}",)}
+# auxiliary targets: labels.csv's column -> its classes (a column may be absent)
+AUX = {
+    "emotion": POSITIVE + NEGATIVE + NO_SIDE,
+    "intensity": tuple(INTENSITY),
+    "intention": ("entertaining", "expressive", "offensive", "interactive", "other"),
+    "offensiveness": ("non-offensive", "slightly", "moderately", "very"),
+    "metaphor": ("0", "1"),
+}
 
 
 def allowed_levels(emotion: str, intensity: str) -> tuple[str, ...]:
@@ -67,6 +77,7 @@ def load(root: Path, splitting: Splitting) -> Examples:
     emo, inten = emotions.iloc[keep].tolist(), intensities.iloc[keep].tolist()
     allowed = np.array([level_set(*allowed_levels(e, k)) for e, k in zip(emo, inten, strict=True)])
     signed = np.array([signed_intensity(e, k) for e, k in zip(emo, inten, strict=True)])
+    aux = {name: _aux_column(rows, name, classes) for name, classes in AUX.items()}
     return Examples(
         source="metmeme",
         names=rows["image_name"].tolist(),
@@ -74,9 +85,17 @@ def load(root: Path, splitting: Splitting) -> Examples:
         images=[root / "images" / n for n in rows["image_name"]],
         allowed=allowed,
         parts=splitting.parts(np.array(emo)),
-        extra={"signed_intensity": signed, "emotion": np.array(emo, dtype=object)},
+        extra={"signed_intensity": signed, **aux},
         skipped=skipped,
     )
+
+
+def _aux_column(rows: pd.DataFrame, name: str, classes: tuple[str, ...]) -> np.ndarray:
+    """Column `name` of `rows` as class names, "" where it is absent or not among `classes`."""
+    if name not in rows.columns:
+        return np.full(len(rows), "", dtype=object)
+    values = rows[name].str.strip().str.lower()
+    return np.array([v if v in classes else "" for v in values], dtype=object)
 
 
 def sides(ex: Examples) -> tuple[np.ndarray, np.ndarray]:
@@ -111,6 +130,7 @@ SOURCE = register(
         folder="metmeme",
         plots={"valence": _valence},
         sides=sides,
+        aux=AUX,
         # memes' captions teach the text encoder their own sentiment; sentences and tweets
         # (sst5, semeval) teach sentiment in general and take the larger shares
         tuning_weight=0.2,
