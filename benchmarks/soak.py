@@ -232,6 +232,7 @@ def run(users: int, seconds: float, mix: str, folder: Path | None, work: Path) -
         },
         "outcomes": tally.outcomes,
         "warm_up_outcomes": warm.outcomes,
+        "warm_up_failures": warm.failures,
         "failures": tally.failures,
         "served_per_s": tally.outcomes.get("served", 0) / elapsed,
         "cores": os.cpu_count(),

@@ -131,7 +131,7 @@ def test_soak_benchmark_short_run(tmp_path, mix):
     assert requests == sum(r["outcomes"].values()) > 0
     # the warm-up: each user does every action once (typing is five live updates), and sends
     # one bad file
-    assert r["warm_up_outcomes"] == {"served": 18, "refused as expected": 2}
+    assert r["warm_up_outcomes"] == {"served": 18, "refused as expected": 2}, r["warm_up_failures"]
     assert "failed" not in r["outcomes"], r["failures"]
     assert r["serves_afterwards"]
     assert r["rss_mb"]["after_warm_up"] > 300  # the app's process, with its model loaded
