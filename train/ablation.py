@@ -11,10 +11,12 @@ that first, or it is tuned here) or, for the frozen rows, the pretrained one.
 
 Rows: stating the base rates; VADER's compound score of the caption (a sentiment lexicon, no
 training); the recipe; each data set it trains the head on left out of the head's training, and
-each it leaves out of the head (weight 0, such as SemEval) put in; the frozen text encoder; the
-recipe's words alone and picture alone; labels shuffled (a control that must fall to chance:
-every label the head trains, stops or is calibrated on); and, when Memotion is given, the
-write-up's recipe trained on it.
+each it leaves out of the head (weight 0, such as SemEval) put in; the frozen text encoder; each
+of the head's designs other than the recipe's (`alternatives`: other fusions, a words head,
+members, auxiliary targets), read both ways and by the words alone; the recipe's words alone
+and picture alone; labels shuffled (a control that must fall to chance: every label the head
+trains, stops or is calibrated on); and, when Memotion is given, the write-up's recipe trained
+on it.
 Leaving a data set out of the text encoder's tuning would need a tuning run per row (tens of
 minutes each) and is not measured here.
 """
@@ -118,15 +120,14 @@ def alternatives(cfg: TrainConfig) -> list[tuple[str, tuple[str, Any]]]:
 
 def measure(head, pool: Pool, stack: Stack, calibrating: str, reading: str) -> dict:
     """The row's measures: the calibrating source's valence on val and test, each text source's
-    headline on its test part (the words' reading)."""
+    headline on its val and test parts (the words' reading)."""
     out: dict = {}
     rates = np.array(head.config.base_rates)
     for ex in stack:
         source = SOURCES[ex.source]
         if ex.source != calibrating and source.reading != "text":
             continue
-        parts = ("val", "test")
-        for part in parts:
+        for part in ("val", "test"):
             idx = ex.part(part)
             logp = reading_log_probs(head, pool, stack.rows(ex.source, part))[
                 reading if ex.source == calibrating else "both"
@@ -155,7 +156,7 @@ def fit(cfg: TrainConfig, pool: Pool, stack: Stack, v: Variant, config):
     shares = {s: cfg.weight(s) or 1.0 for s in train}
     settings = dict(v.settings)
     kind = settings.pop("fusion", config.fusion.kind)
-    training = replace(cfg.head, **{k: settings.pop(k) for k in ("aux",) if k in settings})
+    training = replace(cfg.head, aux=settings.pop("aux", cfg.head.aux))
     config = replace(config, fusion=replace(config.fusion, kind=kind), **settings)
     head, _ = fit_head(
         config, pool, train, shares, val, calib, training, cfg.seed, words=words_training(stack)

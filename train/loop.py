@@ -84,7 +84,7 @@ def _batch_loss(
     plus `aux_weight` times each target's cross-entropy from the fused vector of both
     modalities, over the examples labelled with it."""
     t, i, allowed = pool.text[idx], image, pool.allowed[idx]
-    net = cast(GatedFusion | ConcatFusion, head.members[member])  # every fusion has these two
+    net = cast(GatedFusion | ConcatFusion, head.members[member])  # every fusion: fuse, out
     std_t, std_i = head.standardise(t, i)
     losses, counts = torch.zeros(len(idx)), torch.zeros(len(idx))
     masks = reading_masks(pool.has_text[idx], pool.has_image[idx], distinct=True)
