@@ -57,7 +57,7 @@ def test_the_errors_are_the_ones_raised():
     with pytest.raises(memesent.NotAnImageError):
         load_image(b"not a picture")
     assert memesent.PPOCRNotFoundError is PPOCRNotFoundError
-    assert "pip install rapidocr-onnxruntime" in str(memesent.PPOCRNotFoundError())
+    assert "pip install rapidocr==3.7.0" in str(memesent.PPOCRNotFoundError())
 
 
 def test_import_memesent_and_catching_its_errors_load_no_torch():

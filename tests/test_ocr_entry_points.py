@@ -63,7 +63,7 @@ def test_ocr_command_without_ppocr_stops_once_with_the_install_hint(monkeypatch,
         draw_meme(photo("coffee"), "TOP").save(tmp_path / name)
     code = main(["ocr", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--engine", "ppocr"])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("memesent:") == 1 and "pip install rapidocr-onnxruntime" in err
+    assert code == 2 and err.count("memesent:") == 1 and "pip install rapidocr==3.7.0" in err
 
 
 def test_read_caption_says_which_engine_is_missing(monkeypatch, tmp_path):

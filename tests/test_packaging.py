@@ -272,7 +272,7 @@ def test_installed_package_reads_captions_with_pp_ocr(installed, tmp_path):
     from memesent.ocr import paddle
 
     if not paddle.available():
-        pytest.skip("PP-OCR (rapidocr-onnxruntime, onnxruntime) is not installed")
+        pytest.skip("PP-OCR (rapidocr, onnxruntime) is not installed")
     draw_meme(photo("rocket"), "FINALLY FRIDAY").save(tmp_path / "meme.png")
     cli = subprocess.run(
         [str(installed / "bin" / "memesent"), "ocr", "meme.png", "--json"],

@@ -332,7 +332,7 @@ def read_caption(image: ImageInput | None, engine: str = DEFAULT_ENGINE) -> Capt
     try:
         found = extract_caption(picture, timeout=OCR_TIMEOUT, engine=engine)
     except EngineMissingError:
-        needs = {"tesseract": "Tesseract", "ppocr": "PP-OCR (rapidocr-onnxruntime)"}[engine]
+        needs = {"tesseract": "Tesseract", "ppocr": "PP-OCR (rapidocr)"}[engine]
         return CaptionGuess(
             "", f"Reading captions needs {needs}, which is not installed here: type the caption."
         )

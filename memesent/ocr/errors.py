@@ -25,12 +25,12 @@ class TesseractNotFoundError(EngineMissingError):
 
 
 class PPOCRNotFoundError(EngineMissingError):
-    """The PP-OCR models (the `rapidocr-onnxruntime` package) or onnxruntime are not installed."""
+    """The PP-OCR models (the `rapidocr` package) or onnxruntime are not installed."""
 
     def __init__(
         self,
         message: str = "OCR with PP-OCR needs its models and onnxruntime: "
-        "pip install rapidocr-onnxruntime onnxruntime",
+        "pip install rapidocr==3.7.0 onnxruntime",
     ) -> None:
         super().__init__(message)
 

@@ -1,7 +1,8 @@
 """The PP-OCR engine of caption OCR: Baidu's PP-OCRv4 detector and recogniser on onnxruntime.
 
-The models are the ONNX files inside the `rapidocr-onnxruntime` wheel (Apache-2.0), so nothing
-is downloaded. `read_words`:
+The models are the ONNX files inside the `rapidocr` wheel (Apache-2.0; 3.7.0, its last release
+that carries PP-OCRv4, byte for byte the files `rapidocr-onnxruntime` 1.4.4 had), so nothing is
+downloaded. `read_words`:
 
 1. finds text lines anywhere in the picture with the DB text detector, at most
    `detection_side` pixels a side (pictures are never enlarged for it: that only finds more
@@ -39,7 +40,7 @@ from PIL import Image
 from .errors import OCRError, OCRTimeoutError, PPOCRNotFoundError
 from .words import Word, confident
 
-PACKAGE = "rapidocr_onnxruntime"
+PACKAGE = "rapidocr"
 DETECTOR = "ch_PP-OCRv4_det_infer.onnx"
 RECOGNISER = "ch_PP-OCRv4_rec_infer.onnx"
 LINE_HEIGHT = 48  # pixels: the recogniser's input height
@@ -168,7 +169,7 @@ def _detect(
 ) -> list[np.ndarray]:
     """Line boxes (4 corners each, picture pixels), top to bottom."""
     import cv2
-    from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess
+    from rapidocr.ch_ppocr_det.utils import DBPostProcess
 
     height, width = bgr.shape[:2]
     ratio = min(1.0, settings.detection_side / max(height, width))
