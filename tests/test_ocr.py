@@ -300,7 +300,7 @@ def test_missing_tesseract_is_a_typed_error_and_ppocr_still_reads(monkeypatch, t
 def test_missing_ppocr_is_a_typed_error_and_tesseract_still_reads(monkeypatch):
     monkeypatch.setattr(paddle, "PACKAGE", "no_such_ocr_package")
     assert paddle.available() is False and engine_available("ppocr") is False
-    with pytest.raises(PPOCRNotFoundError, match="pip install rapidocr==3.7.0"):
+    with pytest.raises(PPOCRNotFoundError, match=r"pip install rapidocr==3\.7\.0"):
         extract_caption(Image.new("RGB", (200, 100), "white"), engine="ppocr")
     assert engine_available("tesseract")
     top, bottom, seed = CLASSIC[0]

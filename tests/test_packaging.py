@@ -11,11 +11,11 @@ import site
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import venv
 from pathlib import Path
 
 import pytest
-import tomllib
 from helpers import draw_meme, photo
 from packaging.requirements import Requirement
 

@@ -53,10 +53,22 @@ def supported_pythons(root: Path = ROOT) -> list[str]:
     return versions
 
 
+def runs_as(interpreter: Path, version: str) -> bool:
+    """Whether `interpreter` starts and is Python `version` (a pyenv shim of a version that
+    is installed but not selected is on the PATH and fails)."""
+    said = subprocess.run(
+        [str(interpreter), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return said.returncode == 0 and said.stdout.strip() == version
+
+
 def find_python(version: str) -> Path | None:
     """An interpreter of `version` ("3.12"): `python3.12` on the PATH, else pyenv's newest."""
     found = shutil.which(f"python{version}")
-    if found:
+    if found and runs_as(Path(found), version):
         return Path(found)
     if shutil.which("pyenv") is None:
         return None
