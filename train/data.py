@@ -53,7 +53,7 @@ def stratified_split(
     or calibration fractions are measured on the same memes."""
     idx = np.arange(len(labels))
     _, counts = np.unique(labels, return_counts=True)
-    if counts.min() >= 4:
+    if np.min(counts) >= 4:
         try:
             return _split(idx, labels, val, test, calib, seed, stratify=True)
         except ValueError:  # a part too small to hold every level: split without strata
