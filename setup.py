@@ -8,7 +8,13 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-MODEL_FILES = ("config.json", "model.safetensors", "metrics.json", "MODEL_CARD.md")
+MODEL_FILES = (
+    "config.json",
+    "model.safetensors",
+    "metrics.json",
+    "MODEL_CARD.md",
+    "shares_reference.json",  # what `memesent shares` knows of the calibration memes
+)
 
 
 class BuildWithModel(build_py):

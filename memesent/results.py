@@ -8,7 +8,8 @@ what it wrote, and a rerun with the same file skips the memes already there.
 
 Parquet output is a folder of part files (as Ray and Spark write it; pandas and pyarrow read it
 whole), one part per `PARQUET_ROWS` rows and one at the end, each written to a temporary name
-and renamed, so a part is either complete or absent.
+and renamed, so a part is either complete or absent. `drop_failed` removes the rows of memes that
+could not be scored, so that a rerun tries them again.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol, TextIO
 
+import numpy as np
+
+from .atomic import replacing
 from .errors import MemesentError
-from .labels import LABELS
+from .labels import LABELS, LABELS3, collapse
 
 RESULT_COLUMNS = (
     "image",
@@ -48,6 +52,140 @@ class Results(Protocol):
     def write(self, rows: list[dict]) -> None: ...
 
     def close(self) -> None: ...
+
+
+class MemoryResults:
+    """Rows kept in memory, in the order they came (a run whose rows are used before they are
+    written anywhere: `memesent predict --label-shares estimate`, the app's Collection tab)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def done(self) -> set[str]:
+        return {row["image"] for row in self.rows}
+
+    def write(self, rows: list[dict]) -> None:
+        self.rows.extend(rows)
+
+    def close(self) -> None:
+        pass
+
+
+def drop_failed(path: Path) -> int:
+    """Remove the rows of memes that could not be scored from the results file at `path`, so
+    that a rerun scores them again (each file or part rewritten whole); how many were removed.
+    A file that does not exist has none."""
+    if not path.exists():
+        return 0
+    if path.suffix == ".parquet":
+        return _drop_failed_parts(path)
+    rows = read_rows(path)
+    kept = [row for row in rows if not row["error"]]
+    if len(kept) == len(rows):
+        return 0
+    with replacing(path) as temporary:
+        results = open_results(temporary, "")
+        results.write(kept)
+        results.close()
+    return len(rows) - len(kept)
+
+
+def _drop_failed_parts(folder: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    dropped = 0
+    for part in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+        table = pq.read_table(part)
+        scored = pa.array([not error for error in table.column("error").to_pylist()])
+        kept = table.filter(scored)
+        if kept.num_rows == table.num_rows:
+            continue
+        dropped += table.num_rows - kept.num_rows
+        with replacing(part) as temporary:
+            pq.write_table(kept, temporary)
+    return dropped
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Every row of a results file that `memesent predict --out` wrote (CSV, JSON lines, or a
+    Parquet folder or file), with the probabilities as floats (None where empty)."""
+    if not path.exists():
+        raise ResultsError(f"{path}: no such results file")
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except (OSError, ValueError) as err:
+            raise ResultsError(f"{path} is not a memesent results file ({err})") from err
+    elif path.suffix == ".jsonl":
+        try:
+            with open(path, encoding="utf-8") as handle:
+                rows = [json.loads(line) for line in handle if line.strip()]
+        except (OSError, json.JSONDecodeError) as err:
+            raise ResultsError(f"{path} is not a memesent results file ({err})") from err
+    elif path.suffix == ".csv":
+        try:
+            with open(path, newline="", encoding="utf-8") as handle:
+                rows = list(csv.DictReader(handle))
+        except (OSError, csv.Error, UnicodeDecodeError) as err:
+            raise ResultsError(f"{path} is not a memesent results file ({err})") from err
+    else:
+        raise ResultsError(f"{path}: name a .csv, .jsonl or .parquet results file")
+    missing = [c for c in RESULT_COLUMNS if rows and c not in rows[0]]
+    if missing:
+        raise ResultsError(f"{path} is not a memesent results file: it lacks {', '.join(missing)}")
+    return [_typed(row) for row in rows]
+
+
+def scored_rows(rows: list[dict], model: str, path: Path) -> list[dict]:
+    """The rows of `path` (`read_rows`) whose memes were scored, once each, checked to be the
+    answers of `model` unshifted; `ResultsError` otherwise."""
+    models = {row["model"] for row in rows}
+    shifted = sorted(m for m in models if m and m.startswith(f"{model}+"))
+    if shifted:
+        raise ResultsError(
+            f"{path} holds answers shifted to label shares (--label-shares): estimate shares "
+            "from a run without --label-shares"
+        )
+    _check_models(path, models, model)
+    latest = {row["image"]: row for row in rows}  # a retried meme's last row counts
+    scored = [row for row in latest.values() if not row["error"]]
+    if not scored:
+        raise ResultsError(f"{path} holds no scored meme")
+    return scored
+
+
+def _typed(row: dict) -> dict:
+    out = dict(row)
+    for column in RESULT_COLUMNS:
+        if "prob_" in column:
+            value = out.get(column)
+            out[column] = None if value is None or value == "" else float(value)
+    return out
+
+
+def shifted_row(row: dict, log_weights: np.ndarray, model: str) -> dict:
+    """A results row's answers moved by a prior shift (`memesent.population.prior_shift`'s
+    log-weights): each reading renormalised, the labels taken again, `model` recorded. The same
+    numbers as scoring with `Predictor.with_label_shares` (to float rounding)."""
+    out = {**row, "model": model}
+    if row["error"]:
+        return out
+    for prefix in ("prob_", "text_prob_", "image_prob_"):
+        values = [row[f"{prefix}{level}"] for level in LABELS]
+        if any(v is None for v in values):
+            continue
+        with np.errstate(divide="ignore"):
+            moved = np.log(np.asarray(values, dtype=np.float64)) + log_weights
+        moved = np.exp(moved - moved.max())
+        moved /= moved.sum()
+        out.update({f"{prefix}{level}": float(v) for level, v in zip(LABELS, moved, strict=True)})
+    probs = np.array([out[f"prob_{level}"] for level in LABELS])
+    out["label"] = LABELS[int(probs.argmax())]
+    out["label3"] = LABELS3[int(collapse(probs).argmax())]
+    return out
 
 
 def open_results(path: Path, model: str) -> Results:
@@ -220,7 +358,6 @@ class ParquetResults:
         ]
         table = pa.Table.from_pylist(self._buffer, schema=pa.schema(fields))
         part = self.path / f"part-{len(self._parts()):06d}-{os.getpid()}.parquet"
-        temporary = part.with_suffix(".tmp")
-        pq.write_table(table, temporary)
-        temporary.replace(part)
+        with replacing(part) as temporary:
+            pq.write_table(table, temporary)
         self._buffer = []

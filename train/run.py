@@ -1,6 +1,6 @@
 """One training run, read top to bottom in `run`: data sets -> split -> text encoder tuned ->
-cached features -> head -> calibration on memes -> evaluation -> checkpoint + report. The
-steps it calls are below it, in that order."""
+cached features -> head -> calibration on memes -> evaluation -> checkpoint + shares reference
++ report. The steps it calls are below it, in that order."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from memesent.backbones import ImageSpec, TextEncoder, load_image_encoder, load_
 from memesent.checkpoint import CheckpointError, load_model_weights, save_checkpoint
 from memesent.labels import LABELS3, TO3_INDEX
 from memesent.model import MemeHead
+from memesent.model_files import model_version
 from memesent.tuning import LoraSpec, merge_lora
 
 from .config import TrainConfig
@@ -25,6 +26,7 @@ from .features import image_features, text_features
 from .loop import fit_head, reading_log_probs
 from .metrics import reading_margins
 from .pool import Pool, Stack, aux_targets
+from .reference import build_reference, classes3
 from .report import run_metrics, write_report
 from .sources import SOURCES, Examples
 from .text_tuning import text_sets, tune
@@ -77,10 +79,37 @@ def run(cfg: TrainConfig) -> dict:
     metrics = run_metrics(cfg, head, stack, evaluation, text.tuning, histories, marks)
     save_checkpoint(head, out, text.adapter)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_shares_reference(head, pool, stack, calibrating, out)
     test = stack[calibrating].subset(stack[calibrating].part("test"))
     probs = np.exp(reading_log_probs(head, pool, stack.rows(calibrating, "test"))["both"])
     write_report(out, cfg, metrics, test, probs)
     return metrics
+
+
+def write_shares_reference(
+    head: MemeHead, pool: Pool, stack: Stack, calibrating: str, out: Path
+) -> None:
+    """What a collection's estimate needs to know of the calibration memes
+    (`train.reference`), beside the model; a run with too few of them says so and writes none
+    (the estimates then say they lack the calibration's uncertainty)."""
+    ex = stack[calibrating]
+    parts = {}
+    for part in ("calib", "val"):
+        rows = stack.rows(calibrating, part)
+        readings = {r: np.exp(v) for r, v in reading_log_probs(head, pool, rows).items()}
+        parts[part] = (readings, classes3(ex.allowed[rows - stack.offsets[calibrating]]))
+    try:
+        reference = build_reference(
+            model_version(out),
+            np.array(head.config.base_rates),
+            parts["calib"],
+            parts["val"],
+            SOURCES[calibrating].examples_noun,
+        )
+    except DataError as err:
+        log.warning("no shares reference written: %s", err)
+        return
+    reference.save(out)
 
 
 def load_data(cfg: TrainConfig) -> list[Examples]:
