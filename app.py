@@ -1,15 +1,17 @@
 """memesent's Gradio app: a meme in, its sentiment and the reasons out; also the Space's entry.
 
     python app.py [--host H] [--port P] [--model DIR] [--corrections DIR]
-                  [--corrections-limit N] [--delete-uploads-after SECONDS] [--ocr-engine E]
+                  [--corrections-limit N] [--collection-limit N]
+                  [--delete-uploads-after SECONDS] [--ocr-engine E]
     gradio app.py                                        # the same, reloading on edits
 
 This file holds the page's layout and its wiring; what each event does is `webapp.events`, on
 top of `webapp.service`. The named API endpoints are `/ocr`, `/rescore` (what the page does as
 the caption is typed: the answer and the three readings, as HTML), `/analyze` (what the page's
 Analyze does: that, then the explanation and the result card), `/predict` and `/explain` (the
-same as numbers, for programs) and, with corrections on, `/correct`. The model loads once,
-before the server starts.
+same as numbers, for programs), `/collection` (the Collection tab: many memes in, a results
+file and the collection's shares out) and, with corrections on, `/correct`. The model loads
+once, before the server starts.
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ from gradio.events import Dependency
 from memesent.labels import LABELS
 from memesent.model_files import DEFAULT_MODEL_DIR
 from memesent.ocr import DEFAULT_ENGINE, ENGINES
-from webapp import service, views, wording
+from webapp import collection_views, service, views, wording
+from webapp.collection import DEFAULT_LIMIT as COLLECTION_LIMIT
+from webapp.collection_events import FORMATS, CollectionEvents, CollectionState
 from webapp.corrections import DEFAULT_LIMIT, CorrectionStore
 from webapp.events import PageEvents
 from webapp.inputs import MAX_CAPTION_CHARS
+from webapp.workspace import Workspace
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
 MAX_FILE_SIZE = "10mb"  # uploads; memes are rarely over 1 MB
@@ -91,6 +96,32 @@ class Results(NamedTuple):
     card: gr.DownloadButton
 
 
+class Collection(NamedTuple):
+    """The Collection tab: many memes in, their rows, plots and shares out."""
+
+    files: gr.File
+    captions: gr.File
+    read_captions: gr.Checkbox
+    results_format: gr.Radio
+    run: gr.Button
+    stop: gr.Button
+    status: gr.Markdown
+    download: gr.DownloadButton
+    shares: gr.Markdown
+    plot: gr.Plot
+    table: gr.Dataframe
+    positive: gr.Gallery
+    negative: gr.Gallery
+    known_shares: gr.Textbox
+    shift: gr.Button
+    sample: gr.Button
+    to_label: gr.Image
+    to_label_caption: gr.Markdown
+    labelled: gr.Markdown
+    choices: tuple[gr.Button, ...]
+    state: gr.State
+
+
 class Correction(NamedTuple):
     """The form that stores the level a person would give the meme (with `--corrections`)."""
 
@@ -125,6 +156,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="most corrections stored (default: $MEMESENT_CORRECTIONS_LIMIT, else %(default)s)",
     )
     parser.add_argument(
+        "--collection-limit",
+        type=int,
+        default=int(os.environ.get("MEMESENT_COLLECTION_LIMIT", COLLECTION_LIMIT)),
+        help="most memes a Collection run scores (default: $MEMESENT_COLLECTION_LIMIT, else "
+        "%(default)s)",
+    )
+    parser.add_argument(
         "--delete-uploads-after",
         type=int,
         default=int(os.environ.get("MEMESENT_UPLOAD_MAX_AGE", UPLOAD_MAX_AGE)),
@@ -138,8 +176,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="caption OCR engine (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    if args.corrections_limit < 1 or args.delete_uploads_after < 1:
-        parser.error("--corrections-limit and --delete-uploads-after must be at least 1")
+    for name in ("corrections_limit", "collection_limit", "delete_uploads_after"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
 
 
@@ -168,7 +207,7 @@ def meme_side() -> Meme:
     with gr.Row():
         analyze = gr.Button("Analyze", variant="primary", size="md", elem_id="analyze")
         read_again = gr.Button("Read caption again", size="md", elem_id="read-caption")
-    note = gr.Markdown(elem_id="ocr-note")
+    note = gr.Markdown(label="OCR note", elem_id="ocr-note")
     auto_ocr = gr.Checkbox(True, label="Read the caption from the picture on upload")
     return Meme(image, caption, analyze, read_again, note, auto_ocr)
 
@@ -177,9 +216,9 @@ def results_side() -> Results:
     """The answer and the readings beside the explanation; the share link and the card under."""
     with gr.Row(equal_height=False):
         with gr.Column(min_width=280):
-            answer = gr.HTML(views.EMPTY, elem_id="answer")
-            readings = gr.HTML(elem_id="readings-view")
-            shift_note = gr.Markdown(elem_id="shift-note")
+            answer = gr.HTML(views.EMPTY, label="answer", elem_id="answer")
+            readings = gr.HTML(label="readings", elem_id="readings-view")
+            shift_note = gr.Markdown(label="how far from a typical meme", elem_id="shift-note")
         with gr.Column(min_width=260):
             overlay = gr.Image(
                 label=views.HEAT_MAP_LABEL,
@@ -188,7 +227,7 @@ def results_side() -> Results:
                 format="jpeg",  # quicker to encode than WebP: benchmarks.speed
                 elem_id="overlay",
             )
-            words = gr.HTML(elem_id="words")
+            words = gr.HTML(label="word scores", elem_id="words")
             shares = gr.Label(
                 label="Share of the answer: caption (text) vs picture (image)",
                 show_heading=False,
@@ -200,6 +239,90 @@ def results_side() -> Results:
     return Results(answer, readings, shift_note, overlay, words, shares, card)
 
 
+def collection_tab(limit: int) -> Collection:
+    """The Collection tab's layout: files in, the run's controls, its results."""
+    gr.Markdown(
+        f"Drop many memes at once, or a zip of them (at most {limit:,} a run), and see what "
+        "the collection feels like: each meme's answer, and the shares of negative and positive "
+        "memes in the whole collection with a 90 % interval."
+    )
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            files = gr.File(
+                file_count="multiple",
+                file_types=["image", ".zip"],
+                label="Memes: pictures, or a zip of them",
+                elem_id="collection-files",
+            )
+            captions = gr.File(
+                file_types=[".csv"],
+                label="Captions (optional): a CSV with image and caption columns",
+                elem_id="collection-captions",
+            )
+            read_captions = gr.Checkbox(
+                True, label="Read the captions the CSV does not give from the pictures (OCR)"
+            )
+            results_format = gr.Radio(list(FORMATS), value="csv", label="Results file")
+            with gr.Row():
+                run = gr.Button("Score the collection", variant="primary", elem_id="collection-run")
+                stop = gr.Button("Stop", elem_id="collection-stop")
+            status = gr.Markdown(label="status", elem_id="collection-status")
+            download = gr.DownloadButton(
+                "Download the results", elem_id="collection-download", size="sm"
+            )
+        with gr.Column(scale=3, min_width=300):
+            shares = gr.Markdown(label="shares", elem_id="collection-shares")
+            plot = gr.Plot(label="The collection", elem_id="collection-plot")
+    table = gr.Dataframe(
+        headers=list(collection_views.COLUMNS),
+        datatype=collection_views.DATATYPES,
+        interactive=False,
+        wrap=True,
+        max_height=480,
+        label="Each meme (click one to open it in the One meme tab)",
+        elem_id="collection-table",
+    )
+    with gr.Row():
+        positive = gr.Gallery(
+            label="Most positive", columns=6, height=180, elem_id="collection-positive"
+        )
+        negative = gr.Gallery(
+            label="Most negative", columns=6, height=180, elem_id="collection-negative"
+        )
+    with gr.Accordion("Shift the answers to the collection's shares", open=False):
+        known_shares = gr.Textbox(
+            label="Label shares you know (leave empty for the estimated shares)",
+            placeholder="negative=0.2,neutral=0.3,positive=0.5",
+            elem_id="collection-known-shares",
+        )
+        shift = gr.Button("Shift the answers", size="sm", elem_id="collection-shift")
+    with gr.Accordion("Check it with your own labels", open=False, elem_id="collection-labels"):
+        gr.Markdown(
+            "Label a random sample of the collection, one click each: with ten labels or "
+            "more, the shares come from your labels and the model together, and hold whatever "
+            "the memes are."
+        )
+        sample = gr.Button("Draw memes to label", size="sm", elem_id="collection-sample")
+        with gr.Row(equal_height=False):
+            to_label = gr.Image(
+                label="Meme to label", interactive=False, height=220, elem_id="collection-to-label"
+            )
+            with gr.Column():
+                to_label_caption = gr.Markdown()
+                labelled = gr.Markdown(label="labelled", elem_id="collection-labelled")
+                with gr.Row():
+                    choices = tuple(
+                        gr.Button(name.capitalize(), size="sm", elem_id=f"label-{name}")
+                        for name in ("negative", "neutral", "positive", "skip")
+                    )
+    state = gr.State(CollectionState())
+    return Collection(
+        files, captions, read_captions, results_format, run, stop, status, download, shares,
+        plot, table, positive, negative, known_shares, shift, sample, to_label,
+        to_label_caption, labelled, choices, state,
+    )  # fmt: skip
+
+
 def correction_form() -> Correction:
     """Is this right? The level the person would give, and a button to store it."""
     with gr.Group(elem_id="correction"):
@@ -209,7 +332,7 @@ def correction_form() -> Correction:
         )
         level = gr.Radio(list(LABELS), label="The level you would give", elem_id="correct-level")
         save = gr.Button("Save correction", size="sm", elem_id="save-correction")
-        saved = gr.Markdown(elem_id="correction-status")
+        saved = gr.Markdown(label="confirmation", elem_id="correction-status")
     return Correction(level, save, saved)
 
 
@@ -218,35 +341,45 @@ def build_demo(
     model_dir: Path,
     upload_max_age: int = UPLOAD_MAX_AGE,
     ocr_engine: str = DEFAULT_ENGINE,
+    collection_limit: int = COLLECTION_LIMIT,
 ) -> gr.Blocks:
-    """The page and its API, on top of one loaded `MemeService`; uploads older than
-    `upload_max_age` seconds are deleted; captions are read by `ocr_engine`."""
-    events = PageEvents(memes, ocr_engine)
+    """The page and its API, on top of one loaded `MemeService`; uploads and the app's own files
+    older than `upload_max_age` seconds are deleted; captions are read by `ocr_engine`; a
+    Collection run scores at most `collection_limit` memes."""
     cleanup = (min(CLEANUP_EVERY, upload_max_age), upload_max_age)
+    workspace = Workspace(max_age=upload_max_age, every=cleanup[0])
+    workspace.start()
+    events = PageEvents(memes, workspace, ocr_engine)
+    collection = CollectionEvents(memes, workspace, model_dir, collection_limit)
     with gr.Blocks(title="memesent: meme sentiment", delete_cache=cleanup) as demo:
         gr.Markdown(f"# memesent: what does this meme feel?\n{wording.model_summary(model_dir)}")
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=300):
-                meme = meme_side()
-            with gr.Column(scale=3, min_width=300):
-                results = results_side()
-                correction = correction_form() if memes.corrections is not None else None
-        gr.Examples(
-            examples(),
-            inputs=[meme.image, meme.caption],
-            outputs=list(results[:-1]),  # all but the card (see `PageEvents.analyze_example`)
-            fn=events.analyze_example,
-            cache_examples=True,
-            cache_mode="lazy",
-            preprocess=False,
-            label="Example memes (made by the project from free sample photos)",
-        )
+        with gr.Tabs(selected="meme", elem_id="tabs") as tabs:
+            with gr.Tab("One meme", id="meme", elem_id="tab-meme"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=300):
+                        meme = meme_side()
+                    with gr.Column(scale=3, min_width=300):
+                        results = results_side()
+                        correction = correction_form() if memes.corrections is not None else None
+                gr.Examples(
+                    examples(),
+                    inputs=[meme.image, meme.caption],
+                    outputs=list(results[:-1]),  # all but the card (`PageEvents.analyze_example`)
+                    fn=events.analyze_example,
+                    cache_examples=True,
+                    cache_mode="lazy",
+                    preprocess=False,
+                    label="Example memes (made by the project from free sample photos)",
+                )
+            with gr.Tab("Collection", id="collection", elem_id="tab-collection"):
+                many = collection_tab(collection_limit)
         with gr.Accordion("Model card", open=False, elem_id="model-card"):
             gr.Markdown(wording.model_card(model_dir))
         api_for_programs(events, meme, results)
         if correction is not None:
             wire_correction(events, meme, correction)
         wire_page(events, meme, results, correction)
+        wire_collection(collection, events, many, meme, results, tabs)
     return demo
 
 
@@ -315,6 +448,55 @@ def wire_page(
     )
 
 
+def wire_collection(
+    collection: CollectionEvents,
+    events: PageEvents,
+    many: Collection,
+    meme: Meme,
+    results: Results,
+    tabs: gr.Tabs,
+) -> None:
+    """The Collection tab's events: a run (`/collection`, in a queue of its own, one run at a
+    time), Stop, the shift, labelling, and a clicked meme opened in the One meme tab."""
+    outputs = [
+        many.download, many.table, many.plot, many.shares, many.status,
+        many.positive, many.negative, many.state,
+    ]  # fmt: skip
+    many.run.click(
+        collection.run,
+        [many.files, many.captions, many.read_captions, many.results_format],
+        outputs,
+        api_name="collection",
+        concurrency_id="collection",
+        concurrency_limit=1,
+    )
+    many.stop.click(collection.stop, None, many.status, **QUIETLY)
+    many.shift.click(
+        collection.shift,
+        [many.state, many.known_shares],
+        [many.download, many.table, many.plot, many.shares, many.state],
+        api_visibility="private",
+    )
+    to_label = [many.to_label, many.to_label_caption, many.labelled]
+    many.sample.click(collection.sample, many.state, [*to_label, many.state], **QUIETLY)
+    for button in many.choices:
+        button.click(
+            collection.label,
+            [many.state, button],
+            [*to_label, many.shares, many.state],
+            **QUIETLY,
+        )
+    live = [meme.image, meme.caption, gr.State(None)]
+    for source, handler in (
+        (many.table, collection.open_row),
+        (many.positive, collection.open_positive),
+        (many.negative, collection.open_negative),
+    ):
+        source.select(handler, many.state, [meme.image, meme.caption, tabs], **QUIETLY).then(
+            events.rescore, live, list(results), api_visibility="private", **SCORING
+        )
+
+
 def wire_correction(events: PageEvents, meme: Meme, correction: Correction) -> None:
     """Save correction (`/correct`): the level the person chose, stored with the meme."""
     correction.save.click(
@@ -330,11 +512,12 @@ def api_for_programs(events: PageEvents, meme: Meme, results: Results) -> None:
     """`/predict` and `/explain`: what the page shows, as numbers for programs, in components
     the page does not show (it draws them as HTML instead)."""
     with gr.Group(visible=False):
-        levels = gr.Label(num_top_classes=5)
-        summary, typical = gr.Label(), gr.Label(num_top_classes=5)
-        readings = gr.JSON()
-        population = gr.Textbox()
-        words = gr.HighlightedText()
+        levels = gr.Label(num_top_classes=5, label="levels")
+        summary = gr.Label(label="summary")
+        typical = gr.Label(num_top_classes=5, label="typical meme")
+        readings = gr.JSON(label="readings")
+        population = gr.Textbox(label="population")
+        words = gr.HighlightedText(label="word scores")
     for_programs = gr.Button(visible=False)
     for_programs.click(
         events.predict,
@@ -384,5 +567,7 @@ if __name__ == "__main__":
     args = parse_args()
     if gr.NO_RELOAD:  # `gradio app.py` re-runs this file on every edit; the model loads once
         memes = start_service(args.model, args.corrections, args.corrections_limit)
-    demo = build_demo(memes, args.model, args.delete_uploads_after, args.ocr_engine)
+    demo = build_demo(
+        memes, args.model, args.delete_uploads_after, args.ocr_engine, args.collection_limit
+    )
     launch(demo, args)

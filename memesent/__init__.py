@@ -27,7 +27,9 @@ if TYPE_CHECKING:  # what a type checker sees; at run time these load on first u
         TesseractNotFoundError,
     )
     from .predictor import Prediction, Predictor
+    from .quality import MetricsError
     from .results import ResultsError
+    from .shares import LabelsError
 
 __all__ = [
     "LABELS",
@@ -36,8 +38,10 @@ __all__ = [
     "CheckpointError",
     "EngineMissingError",
     "Explanation",
+    "LabelsError",
     "ManifestError",
     "MemesentError",
+    "MetricsError",
     "NotAnImageError",
     "NothingToScoreError",
     "OCRError",
@@ -64,6 +68,8 @@ _LAZY = {
     "TooLargeError": "images",
     "ManifestError": "collection",
     "ResultsError": "results",
+    "LabelsError": "shares",
+    "MetricsError": "quality",
     "RayEngineError": "batch_ray",
     **dict.fromkeys(
         (

@@ -15,8 +15,8 @@ import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from PIL import Image
 
@@ -31,13 +31,24 @@ if TYPE_CHECKING:
 WINDOW_BATCHES = 4  # batches decoded ahead of the model, and scored together
 
 
+OCRWhen = Literal["never", "missing", "always"]
+
+
 @dataclass(frozen=True)
 class CaptionSource:
-    """Where captions come from: `ocr` reads each picture; else `text` for every meme when
-    given; else each job's own caption (from a manifest), else ""."""
+    """Where captions come from: `text` for every meme when given; else each job's own (from a
+    manifest), "" where it has none. `ocr` reads captions from the pictures: of no meme
+    ("never"), of those without a caption of their own ("missing"), or of every meme
+    ("always", a manifest's captions included)."""
 
-    ocr: bool = False
+    ocr: OCRWhen = "never"
     text: str | None = None
+
+    def reads(self, job: Job) -> bool:
+        """Whether `job`'s caption is read from its picture."""
+        if self.ocr == "always":
+            return True
+        return self.ocr == "missing" and self.text is None and not job.caption
 
 
 @dataclass(frozen=True)
@@ -54,13 +65,15 @@ def prepare(job: Job, captions: CaptionSource, source_size: int) -> Prepared:
     """Decode one job's picture and settle its caption; problems with this meme's input become
     its `error` (a missing or unreadable picture, OCR that failed on it)."""
     caption = captions.text if captions.text is not None else (job.caption or "")
-    if job.error or job.path is None:
-        return Prepared(job, None, caption, job.error or "no picture")
+    if job.error:
+        return Prepared(job, None, caption, job.error)
+    if job.path is None:  # the words alone
+        return Prepared(job, None, caption, "" if caption.strip() else "no picture and no caption")
     try:
         picture = load_image(job.path)
     except (OSError, NotAnImageError) as err:
         return Prepared(job, None, caption, str(err))
-    if captions.ocr:
+    if captions.reads(job):
         from .ocr import EngineMissingError, OCRError, extract_caption
 
         try:
@@ -72,12 +85,17 @@ def prepare(job: Job, captions: CaptionSource, source_size: int) -> Prepared:
     return Prepared(job, squeeze(picture, source_size), caption)
 
 
+WORKER_NICENESS = 10  # workers run behind the process that runs the model (and serves, in the app)
+
+
 def _quiet_worker() -> None:
-    """Workers leave Ctrl-C to the main process (which stops them) and run OCR on one thread
+    """Workers leave Ctrl-C to the main process (which stops them), run OCR on one thread
     (PP-OCR's settings say one; `OMP_THREAD_LIMIT` holds tesseract to one): each worker is one
-    core's worth of work."""
+    core's worth of work; and yield the processor to the main process (`WORKER_NICENESS`), so
+    that the model, and in the app a single meme's answer, never wait behind decoding and OCR."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    os.nice(WORKER_NICENESS)
 
 
 def prepared_in_order(
@@ -142,10 +160,21 @@ def score_prepared(
 
 @dataclass
 class Tally:
-    """What a run did: memes scored, and memes that failed (their rows say why)."""
+    """What a run did: memes scored, memes that failed (their rows say why), and the memes
+    scored without a caption (`uncaptioned`: read by their picture alone)."""
 
     scored: int = 0
     failed: int = 0
+    uncaptioned: list[str] = field(default_factory=list)
+
+    def count(self, rows: list[dict]) -> None:
+        """Add a batch's rows."""
+        failed = sum(1 for row in rows if row["error"])
+        self.scored += len(rows) - failed
+        self.failed += failed
+        self.uncaptioned += [
+            row["image"] for row in rows if not row["error"] and not row["caption"]
+        ]
 
 
 def pending(jobs: list[Job], results: Results) -> list[Job]:
@@ -197,6 +226,4 @@ def _score_batch(
 ) -> None:
     rows = score_prepared(batch, predictor, model, batch_size)
     results.write(rows)
-    failed = sum(1 for row in rows if row["error"])
-    tally.scored += len(rows) - failed
-    tally.failed += failed
+    tally.count(rows)

@@ -3,7 +3,8 @@
 A `Job` is one meme: the key it is recorded under in the results (`image`), where its picture
 is, and its caption when the input names one. Folders are walked recursively and their files
 kept by content (what Pillow recognises from the first bytes), not by name. A manifest is a CSV
-with `image` (relative to the CSV's folder) and `caption`, or Memotion's `labels.csv` as it is
+with `image` (relative to the CSV's folder) and optionally `caption` (without one, captions are
+read by OCR), or Memotion's `labels.csv` as it is
 (`image_name` under `images/`, `text_corrected` falling back to `text_ocr`). A manifest row
 whose path leaves the manifest's folder (absolute, or with `..`) is refused in its own row and
 never read; links already inside the folder are the folder owner's and are followed.
@@ -29,6 +30,9 @@ def leaves_folder(name: str) -> bool:
     return relative.is_absolute() or ".." in relative.parts
 
 
+WORDS_ALONE = "(the words alone)"  # the key of `memesent predict --caption TEXT` with no picture
+
+
 class ManifestError(MemesentError, ValueError):
     """A manifest that cannot be read as a whole; the message names what is wrong."""
 
@@ -36,7 +40,8 @@ class ManifestError(MemesentError, ValueError):
 @dataclass(frozen=True)
 class Job:
     """One meme to score. `error` is set when the input already says it cannot be (a missing
-    picture, a refused path); such a job is recorded with its error, not scored."""
+    picture, a refused path); such a job is recorded with its error, not scored. A job with no
+    `path` and no error is a caption read alone (`WORDS_ALONE`)."""
 
     image: str
     path: Path | None
@@ -69,19 +74,33 @@ def jobs_from_inputs(inputs: Sequence[str]) -> Iterator[Job]:
         elif path.exists():
             yield Job(image=given, path=path)
         else:
-            yield Job(image=given, path=None, error=f"{given}: no such file or folder")
+            yield Job(image=given, path=None, error="no such file or folder")
 
 
-def jobs_from_manifest(manifest: Path) -> Iterator[Job]:
-    """A job per row of a manifest CSV (see the module's docstring)."""
-    folder = manifest.parent
+@dataclass(frozen=True)
+class Manifest:
+    """A manifest's rows, (picture name, caption) each, with `under` the folder its names are
+    relative to within the manifest's own (`images/` for Memotion's layout), and the columns
+    it has that memesent does not read (`unused`)."""
+
+    rows: list[tuple[str, str]]
+    under: Path
+    unused: tuple[str, ...]
+
+
+def read_manifest(manifest: Path) -> Manifest:
+    """The rows of a manifest CSV (see the module); `ManifestError` when it cannot be read or
+    lacks the columns it needs."""
     try:
         handle = open(manifest, newline="", encoding="utf-8")
     except OSError as err:
         raise ManifestError(f"cannot read the manifest {manifest}: {err}") from err
     with handle:
         reader = csv.DictReader(handle)
-        columns = set(reader.fieldnames or ())
+        try:
+            columns = tuple(reader.fieldnames or ())
+        except (csv.Error, UnicodeDecodeError) as err:
+            raise ManifestError(f"{manifest} is not a CSV file ({err})") from err
         captions: tuple[str, ...]
         if "image" in columns:
             image_column, under, captions = "image", Path(), ("caption",)
@@ -94,12 +113,25 @@ def jobs_from_manifest(manifest: Path) -> Iterator[Job]:
                 "manifest's folder) and `caption`, or Memotion's `image_name` and "
                 "`text_corrected`"
             )
-        if not columns & set(captions):
-            raise ManifestError(f"{manifest} lacks a caption column: {' or '.join(captions)}")
-        for row in reader:
-            name = (row.get(image_column) or "").strip()
-            caption = next((row[c].strip() for c in captions if (row.get(c) or "").strip()), "")
-            yield _manifest_job(folder, under / name if name else Path(), name, caption)
+        try:
+            rows = [
+                (
+                    (row.get(image_column) or "").strip(),
+                    next((row[c].strip() for c in captions if (row.get(c) or "").strip()), ""),
+                )
+                for row in reader
+            ]
+        except (csv.Error, UnicodeDecodeError) as err:
+            raise ManifestError(f"{manifest}, line {reader.line_num}: {err}") from err
+    read = {image_column, *captions}
+    return Manifest(rows, under, tuple(c for c in columns if c not in read))
+
+
+def jobs_from_manifest(manifest: Path) -> Iterator[Job]:
+    """A job per row of a manifest CSV (see the module)."""
+    found = read_manifest(manifest)
+    for name, caption in found.rows:
+        yield _manifest_job(manifest.parent, found.under / name if name else Path(), name, caption)
 
 
 def _manifest_job(folder: Path, relative: Path, name: str, caption: str) -> Job:

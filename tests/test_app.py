@@ -121,9 +121,12 @@ def assert_serving(client: Client) -> None:
 
 def test_named_endpoints(client: Client) -> None:
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert set(endpoints) == {"/ocr", "/analyze", "/rescore", "/predict", "/explain"}
+    assert set(endpoints) == {"/ocr", "/analyze", "/rescore", "/predict", "/explain", "/collection"}
     for name, info in endpoints.items():
-        assert info["parameters"][0]["parameter_name"] == "image", name
+        first = "files" if name == "/collection" else "image"
+        assert info["parameters"][0]["parameter_name"] == first, name
+        unnamed = [r["label"] for r in info["returns"] if r["label"].startswith("value_")]
+        assert not unnamed, f"{name} returns outputs without names: {unnamed}"
 
 
 @pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
@@ -419,3 +422,26 @@ def test_model_card(tmp_path: Path) -> None:
     assert "no model card yet" in wording.model_card(tmp_path)
     (tmp_path / "MODEL_CARD.md").write_text("# The card\n")
     assert wording.model_card(tmp_path) == "# The card\n"
+
+
+def test_the_app_leaves_no_file_behind(tmp_path: Path) -> None:
+    """Every file the app writes (uploads, result cards, collection runs) goes on the uploads'
+    schedule: with a maximum age of 2 s, nothing older is left after a few analyses."""
+    import time
+
+    meme = tmp_path / "upload.png"  # not an example meme: Gradio keeps those for the app's life
+    Image.open(ROCKET).convert("L").save(meme)
+    with AppServer("--delete-uploads-after", "2") as server:
+        c = Client(server.url, verbose=False, download_files=False)  # its files go in 2 s
+        for caption in ("one", "two", "three"):
+            *_, card = c.predict(handle_file(str(meme)), caption, api_name="/analyze")
+            assert Path(card["value"]["path"]).is_relative_to(server.folder), card  # the app's own
+        c.predict([handle_file(str(meme))], None, False, "csv", api_name="/collection")
+        time.sleep(7)  # the sweep runs every 2 s and takes what is 2 s old
+        now = time.time()
+        # the app's own files, and the uploads of this test (Gradio keeps the example memes'
+        # copies for the app's life)
+        ours = [*server.folder.glob("memesent-app-*/**/*"), *server.folder.rglob("upload.png")]
+        left = [p for p in ours if p.is_file() and now - p.stat().st_mtime > 5]
+        c.close()
+    assert left == [], left

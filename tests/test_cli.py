@@ -68,10 +68,10 @@ def test_caption_changes_the_answer(memesent_cli, tmp_path, shipped_model):
 def test_predict_plain_text(memesent_cli, tmp_path, predictor):
     path = tmp_path / "m.jpg"
     photo().save(path)
-    proc = memesent_cli("predict", str(path))
+    proc = memesent_cli("predict", str(path), "--no-ocr")
     assert proc.returncode == 0, proc.stderr
     want = predictor.predict(path, "")
-    assert proc.stdout.startswith(f"{path}: {want.label} ({want.label3})")
+    assert proc.stdout.startswith(f"{path}: level {want.label}, class {want.label3} |")
     assert f"very_negative={want.probs['very_negative']:.3f}" in proc.stdout
 
 
@@ -167,7 +167,7 @@ def test_the_ocr_option_says_which_engine_reads(capsys):
     usage = " ".join(capsys.readouterr().out.split())
     start = usage.index("--ocr read")
     ocr_help = usage[start : usage.index("--out OUT", start)]
-    assert f"({DEFAULT_ENGINE})" in ocr_help, ocr_help
+    assert f"engine: {DEFAULT_ENGINE}" in ocr_help, ocr_help
 
 
 @needs_ocr

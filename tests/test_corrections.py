@@ -103,6 +103,7 @@ def test_correct_endpoint_under_ten_concurrent_clients(app_with_corrections, tmp
         "/analyze",
         "/predict",
         "/explain",
+        "/collection",
         "/correct",
     }
     paths = []

@@ -3,8 +3,6 @@ what each returns to the page, and the race between Analyze and a late live upda
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -15,6 +13,7 @@ from memesent.quality import ReadingMargins
 from webapp import service, views
 from webapp.events import PageEvents
 from webapp.server import ROOT
+from webapp.workspace import Workspace
 
 EXAMPLES_DIR = ROOT / "assets" / "examples"
 ROCKET, COFFEE = EXAMPLES_DIR / "rocket.jpg", EXAMPLES_DIR / "coffee.jpg"
@@ -28,15 +27,15 @@ def upload(path: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def events(predictor, shipped_model) -> PageEvents:
-    return PageEvents(service.MemeService(predictor, margins=ReadingMargins.load(shipped_model)))
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """The app's own folder, in the test's: result cards go there."""
+    return Workspace(max_age=3600, every=3600, root=tmp_path_factory.mktemp("workspace"))
 
 
-@pytest.fixture(autouse=True)
-def cards_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Result cards go to the test's folder, not the system's temporary one."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    yield
+@pytest.fixture(scope="module")
+def events(predictor, shipped_model, workspace: Workspace) -> PageEvents:
+    memes = service.MemeService(predictor, margins=ReadingMargins.load(shipped_model))
+    return PageEvents(memes, workspace)
 
 
 def assert_stale(outputs: tuple) -> None:
@@ -74,13 +73,13 @@ def test_a_late_live_update_keeps_analyzes_explanation_of_its_picture_and_captio
     assert_stale(events.rescore(meme, CAPTION, None))
 
 
-def test_analyze_names_the_level_its_heat_map_explains_and_offers_the_card(events, tmp_path):
+def test_analyze_names_the_level_its_heat_map_explains_and_offers_the_card(events, workspace):
     _, (*_, overlay, words, shares, card, _) = analyze(events, upload(ROCKET), CAPTION)
     explained = events.memes.explain(str(ROCKET), CAPTION)
     assert overlay["label"] == views.heat_map_title(explained.target)
     assert overlay["value"].size == explained.overlay.size
     assert words == explained.words_html and shares == explained.modality
-    assert Path(card["value"]).parent == tmp_path
+    assert Path(card["value"]).parent == workspace.root  # the app's own folder, swept
     with Image.open(card["value"]) as png:
         assert png.format == "PNG" and png.size == (1200, 675)
 
@@ -142,3 +141,21 @@ def test_the_answer_says_which_memes_its_probabilities_are_for(events, predictor
     assert line in live
     *_, said = events.predict(upload(ROCKET), CAPTION)
     assert said == population
+
+
+def test_the_workspace_keeps_what_is_in_use_and_sweeps_the_rest(tmp_path):
+    import os
+    import time
+
+    space = Workspace(max_age=60, every=3600, root=tmp_path / "work")
+    old, fresh = space.file("card-", ".png"), space.file("card-", ".png")
+    run = space.folder("collection-")
+    (run / "results.csv").write_text("image\n")
+    hour_ago = time.time() - 3600
+    for path in (old, run, run / "results.csv"):
+        os.utime(path, (hour_ago, hour_ago))
+    busy = space.folder("collection-")
+    (busy / "results.csv").write_text("image\n")  # written just now, inside an old folder
+    os.utime(busy, (hour_ago, hour_ago))
+    assert space.sweep() == 2
+    assert not old.exists() and not run.exists() and fresh.exists() and busy.exists()

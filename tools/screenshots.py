@@ -5,7 +5,9 @@
 It starts the app (`webapp.server.AppServer`), opens it in Debian's Chromium through Playwright
 (never `playwright install`), clicks example meme N (default: the one whose words and picture
 disagree), waits for its answer and explanation, and saves the whole page at 1280 and at 390
-pixels wide (`page-1280.png`, `page-390.png`). It fails if either width scrolls sideways.
+pixels wide (`page-1280.png`, `page-390.png`). It fails if either width scrolls sideways. Then
+it drops the example memes on the Collection tab, scores them and saves that tab at 1280
+pixels (`collection-1280.png`).
 """
 
 from __future__ import annotations
@@ -45,15 +47,36 @@ def shoot(out: Path, example: int) -> list[Path]:
         page.wait_for_function("document.querySelector('#overlay img')?.complete")
         for width, height in WIDTHS.items():
             page.set_viewport_size({"width": width, "height": height})
-            page.wait_for_timeout(500)
+            page.wait_for_function(f"document.documentElement.clientWidth === {width}")
             sideways = page.evaluate("document.documentElement.scrollWidth")
             if sideways > width:
                 raise RuntimeError(f"the page scrolls sideways at {width} px ({sideways} px wide)")
             path = out / f"page-{width}.png"
             page.screenshot(path=path, full_page=True)
             files.append(path)
+        page.set_viewport_size({"width": 1280, "height": WIDTHS[1280]})
+        files.append(shoot_collection(page, out))
         browser.close()
     return files
+
+
+def shoot_collection(page, out: Path) -> Path:
+    """The Collection tab after scoring the example memes (the project's own)."""
+    memes = sorted(EXAMPLES.parent.glob("*.jpg"))
+    page.get_by_role("tab", name="Collection").click()
+    page.locator("#collection-files input[type=file]").set_input_files(memes)
+    page.wait_for_function(
+        "n => document.querySelector('#collection-files').innerText.includes(n)",
+        arg=memes[-1].name,
+    )
+    page.click("#collection-run")
+    page.wait_for_function(
+        "document.querySelector('#collection-status')?.innerText.startsWith('Done')"
+    )
+    page.wait_for_function("document.querySelector('#collection-plot img')?.complete")
+    path = out / "collection-1280.png"
+    page.screenshot(path=path, full_page=True)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ named endpoints are what Gradio's API page shows.
 from __future__ import annotations
 
 import functools
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -25,6 +24,7 @@ from memesent.ocr import DEFAULT_ENGINE
 
 from . import service, views
 from .inputs import InputError
+from .workspace import Workspace
 
 Fn = TypeVar("Fn", bound=Callable[..., Any])
 # Which picture (its server-side path) and caption the explanation on the page is of, as a
@@ -54,12 +54,11 @@ def image_path(payload: Mapping[str, Any] | None) -> str | None:
     return None if payload is None else payload.get("path")
 
 
-def card_file(picture: Image.Image) -> str:
-    """A PNG of the result card in a temporary file the app may serve (deleted with uploads)."""
-    handle = tempfile.NamedTemporaryFile(prefix="memesent-card-", suffix=".png", delete=False)
-    with handle:
-        picture.save(handle, format="PNG", optimize=True)
-    return handle.name
+def card_file(picture: Image.Image, workspace: Workspace) -> str:
+    """A PNG of the result card in the app's own folder, deleted on the uploads' schedule."""
+    path = workspace.file("card-", ".png")
+    picture.save(path, format="PNG", optimize=True)
+    return str(path)
 
 
 def stale() -> tuple[dict, str, None, dict]:
@@ -75,12 +74,18 @@ def stale() -> tuple[dict, str, None, dict]:
 
 class PageEvents:
     """The page's events and the API endpoints over one loaded `MemeService`; captions are read
-    by `ocr_engine`. The page's outputs come in this order: the answer, the readings, the note
-    on how far the meme moves the answer (`answer`), then the explanation: the heat map, the
-    tinted words, the shares and the result card (`explained`)."""
+    by `ocr_engine`; result cards are written to `workspace`. The page's outputs come in this
+    order: the answer, the readings, the note on how far the meme moves the answer (`answer`),
+    then the explanation: the heat map, the tinted words, the shares and the result card
+    (`explained`)."""
 
-    def __init__(self, memes: service.MemeService, ocr_engine: str = DEFAULT_ENGINE) -> None:
-        self.memes, self.ocr_engine = memes, ocr_engine
+    def __init__(
+        self,
+        memes: service.MemeService,
+        workspace: Workspace,
+        ocr_engine: str = DEFAULT_ENGINE,
+    ) -> None:
+        self.memes, self.workspace, self.ocr_engine = memes, workspace, ocr_engine
 
     @user_errors
     def read_caption(self, image: Mapping | None) -> tuple[str, str]:
@@ -148,7 +153,7 @@ class PageEvents:
         """The explanation as Analyze shows it: the heat map titled with the level it explains,
         the tinted words, the shares, and the result card to download."""
         view = self.memes.explain(image_path(image), caption)
-        card = card_file(self.memes.card(image_path(image), caption, view))
+        card = card_file(self.memes.card(image_path(image), caption, view), self.workspace)
         return (
             gr.update(value=view.overlay, label=views.heat_map_title(view.target)),
             view.words_html,

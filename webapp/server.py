@@ -27,8 +27,9 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`python app.py` in a subprocess on a free local port. Its log, uploads and cached examples
-    go to a temporary folder of its own, deleted when it stops.
+    """`python app.py` in a subprocess on a free local port. Its log, uploads, cached examples
+    and the files it writes itself go to a temporary folder of its own (`folder`), deleted when
+    it stops.
 
     `env` entries are added to (or, when None, removed from) this process's environment; `app`
     is another checkout's app.py (a benchmark comparing two versions), run from its folder.
@@ -47,6 +48,7 @@ class AppServer:
             "GRADIO_ANALYTICS_ENABLED": "False",
             "HF_HUB_OFFLINE": "1",
             "GRADIO_TEMP_DIR": str(self.folder / "uploads"),
+            "TMPDIR": str(self.folder),  # the app's own files too (its Workspace)
             "GRADIO_EXAMPLES_CACHE": str(self.folder / "examples"),
             **(env or {}),
         }

@@ -131,7 +131,7 @@ class MemeService:
         # The model's calls take turns: the app's two queues (answers, explanations) decide
         # which goes next, and each runs alone; run side by side, under load they slowed the
         # explanations more than they sped the answers (`benchmarks.soak`, docs/performance.md).
-        self._model_turn = threading.Lock()
+        self.model_turn = threading.Lock()
 
     def features(self, image: ImageInput | None, caption: str | None) -> MemeFeatures:
         """The meme's features: its picture's from the cache (or one pass through the image
@@ -140,7 +140,7 @@ class MemeService:
         if image is None:
             if not text:
                 raise InputError("Add a meme first: upload, drop or paste a picture.")
-            with self._model_turn:
+            with self.model_turn:
                 return self.predictor.encode(None, text)
         digest = _digest(image)
         with self._cache_lock:
@@ -149,7 +149,7 @@ class MemeService:
         if found is not None:
             return found
         meme = open_meme(image) if picture is None else None
-        with self._model_turn:
+        with self.model_turn:
             if picture is None:
                 picture = self.predictor.encode(meme, "")
             found = self.predictor.recaption(picture, text)
@@ -185,7 +185,7 @@ class MemeService:
         meme's levels, the three readings, which memes the probabilities are for, how far this
         meme moves the answer, and the page's HTML of them."""
         features = self.features(image, caption)
-        with self._model_turn:
+        with self.model_turn:
             result = self.predictor.predict_features(features)
         disagreement = self.margins.disagreement(result.readings) if self.margins else None
         return PredictionView(
@@ -203,7 +203,7 @@ class MemeService:
     def explain(self, image: ImageInput | None, caption: str | None) -> ExplanationView:
         """Why the model predicts its level: heat map over the meme, word scores, modality."""
         features = self.features(image, caption)
-        with self._model_turn:
+        with self.model_turn:
             found = self.predictor.explain_features(features)
         release_free_memory()
         words = [(word, round(score, 4)) for word, score in found.words]
@@ -222,7 +222,7 @@ class MemeService:
         readings, and the heat map of `explained`, this meme's explanation (the costly part,
         which Analyze has just made)."""
         features = self.features(image, caption)
-        with self._model_turn:
+        with self.model_turn:
             result = self.predictor.predict_features(features)
         picture = features.picture or Image.new("RGB", (400, 400), (235, 235, 235))
         return result_card(picture, features.caption, result, explained.overlay, explained.target)
@@ -237,7 +237,7 @@ class MemeService:
         if image is None:
             raise InputError("Add a meme first: upload, drop or paste a picture.")
         features = self.features(image, caption)
-        with self._model_turn:
+        with self.model_turn:
             model_label = self.predictor.predict_features(features).label
         text = check_caption(caption)
         try:

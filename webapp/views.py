@@ -156,4 +156,5 @@ CSS = """
 .ms-irony { margin-top: 0.4rem; font-weight: 600; }
 .ms-word { padding: 0 0.15em; border-radius: 3px; }
 .ms-neg { color: #b2182b; font-weight: 600; } .ms-pos { color: #2166ac; font-weight: 600; }
+#collection-run { background: #c2410c; border-color: #c2410c; color: #fff; }
 """
