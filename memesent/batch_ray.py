@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -134,26 +135,30 @@ def score_with_ray(
             }
             for job in jobs
         ]
-        scored = ray.data.from_items(items).map_batches(
-            RayScorer,
-            fn_constructor_kwargs={
-                "model_dir": model_dir,
-                "model": model,
-                "captions": captions,
-                "label_shares": label_shares,
-            },
-            batch_size=batch_size,
-            concurrency=workers,
-            num_cpus=1,
-            batch_format="numpy",
-        )
+        with warnings.catch_warnings():  # `max_restarts` has no named parameter yet
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+            scored = ray.data.from_items(items).map_batches(
+                RayScorer,
+                fn_constructor_kwargs={
+                    "model_dir": model_dir,
+                    "model": model,
+                    "captions": captions,
+                    "label_shares": label_shares,
+                },
+                batch_size=batch_size,
+                concurrency=workers,
+                num_cpus=1,
+                # No actor restarts: with them Ray logs an ERROR on every run (its own arguments
+                # sit in the object store, ray-project/ray#57733); a stopped run is resumed by
+                # running it again
+                max_restarts=0,
+                batch_format="numpy",
+            )
         for batch in scored.iter_batches(batch_size=batch_size, batch_format="pandas"):
             # Ray types a batch as any of its formats; batch_format="pandas" gives DataFrames
             rows = [_row(record) for record in cast("pd.DataFrame", batch).to_dict("records")]
             results.write(rows)
-            failed = sum(1 for row in rows if row["error"])
-            tally.scored += len(rows) - failed
-            tally.failed += failed
+            tally.count(rows)
             progress(len(rows))
     finally:
         if started_here and address is None:

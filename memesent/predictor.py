@@ -195,6 +195,8 @@ class Predictor:
     def predict(self, image: ImageInput | None, caption: str = "") -> Prediction:
         """Score one meme: `image` is a PIL image, a path, bytes or None (the words alone);
         `caption` may be empty (the picture alone), not both."""
+        if image is None and not clean_caption(caption):
+            raise NothingToScoreError("a meme needs a picture or a caption: both are empty")
         return self.predict_batch([image], [caption])[0]
 
     @torch.inference_mode()

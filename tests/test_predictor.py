@@ -60,8 +60,11 @@ def test_three_readings_from_one_pass(predictor):
     for reading in r.readings.values():
         assert math.isclose(sum(reading.values()), 1.0, abs_tol=1e-5)
     assert r.to_dict()["readings"] == r.readings
-    with pytest.raises(NothingToScoreError, match="neither a picture nor a caption"):
+    with pytest.raises(NothingToScoreError, match="a meme needs a picture or a caption") as one:
         predictor.predict(None, "  ")
+    assert "meme 0" not in str(one.value)  # one meme, not a batch
+    with pytest.raises(NothingToScoreError, match="meme 1 has neither a picture nor a caption"):
+        predictor.predict_batch([meme, None], ["a caption", ""])
 
 
 def test_recaption_encodes_only_the_words_and_gives_predicts_answer(predictor, monkeypatch):

@@ -33,7 +33,10 @@ def predict(predictor: Predictor, ex: Examples, batch_size: int = 32) -> dict[st
     """Each reading's five-level probabilities of every example, {reading: (n, 5)}, NaN rows
     where an example lacks the reading's modality."""
     out: dict[str, list] = {"text": [], "image": [], "both": []}
-    for start in tqdm(range(0, len(ex), batch_size), desc="evaluating", unit="batch"):
+    batches = range(0, len(ex), batch_size)
+    for start in tqdm(
+        batches, desc="evaluating", unit="batch", disable=None
+    ):  # None: a terminal only
         idx = range(start, min(start + batch_size, len(ex)))
         results = predictor.predict_batch(
             [ex.images[i] for i in idx], [ex.captions[i] or "" for i in idx], batch_size

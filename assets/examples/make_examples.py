@@ -95,6 +95,8 @@ def main() -> None:
         manifest.append({"file": path.name, "caption": f"{top} {bottom}".upper(), "intent": intent})
         print(f"{path.name}: {img.width}x{img.height}, {path.stat().st_size // 1024} KB")
     (HERE / "examples.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    rows = "".join(f"{m['file']},{m['caption']}\n" for m in manifest)  # `memesent --manifest`
+    (HERE / "captions.csv").write_text("image,caption\n" + rows)
 
 
 if __name__ == "__main__":
