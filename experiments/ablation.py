@@ -1,5 +1,5 @@
-"""python -m train.ablation --data SOURCE=DIR ...: which data sets, which text encoder and which
-parts of the model carry the sentiment of memes.
+"""python -m experiments.ablation --data SOURCE=DIR ...: which data sets, which text encoder and
+which parts of the model carry the sentiment of memes.
 
 Every row is a head trained as `python -m train` trains it (same split, seed and settings) on
 the backbones' cached features, and measured on the calibrating source's memes (MET-Meme's):
@@ -36,13 +36,13 @@ import torch
 
 from memesent.backbones import IMAGE_SPECS, TEXT_SPECS
 from memesent.fusion import FUSIONS
-
-from .config import DEFAULT_CACHE, RECIPES, TrainConfig, apply_recipe, data_specs
-from .data import DataError
-from .loop import fit_head, reading_log_probs
-from .pool import Pool, Stack
-from .run import build_pool, load_data, text_encoder_for, words_training
-from .sources import SOURCES
+from train.config import DEFAULT_CACHE, RECIPES, TrainConfig, apply_recipe, data_specs
+from train.data import DataError
+from train.loop import fit_head, reading_log_probs
+from train.metrics import with_interval
+from train.pool import Pool, Stack
+from train.run import build_pool, load_data, text_encoder_for, words_training
+from train.sources import SOURCES
 
 COLUMNS = ("auroc_valence", "spearman_intensity", "valence_ece")
 
@@ -168,7 +168,7 @@ def vader_row(stack: Stack, calibrating: str) -> dict:
     """VADER's compound score of the caption as the valence (memes without a caption: 0)."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    from .metrics import auroc, spearman
+    from train.metrics import auroc, spearman
 
     analyzer = SentimentIntensityAnalyzer()
     ex = stack[calibrating]
@@ -189,10 +189,7 @@ def vader_row(stack: Stack, calibrating: str) -> dict:
 
 
 def _cell(result: dict | None, key: str) -> str:
-    if not result or result.get(key) is None:
-        return "–"
-    ci = result.get("ci", {}).get(key)
-    return f"{result[key]:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    return with_interval(result or {}, key)
 
 
 def _pair(row: dict, source: str, key: str) -> str:
@@ -232,7 +229,7 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m train.ablation",
+        prog="python -m experiments.ablation",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -245,13 +242,13 @@ def main(argv: list[str] | None = None) -> int:
         cfg = TrainConfig(data=data_specs(a.data), out=Path(), cache=a.cache)
         stack = Stack(load_data(cfg))
     except (DataError, ValueError) as err:
-        print(f"python -m train.ablation: {err}", file=sys.stderr)
+        print(f"python -m experiments.ablation: {err}", file=sys.stderr)
         return 2
     calibrating = cfg.calibrating_source
     if "signed_intensity" not in stack[calibrating].extra:
         print(
-            f"python -m train.ablation: needs memes with emotions and their intensity (such as "
-            f"MET-Meme's) to calibrate on; {calibrating} has none",
+            "python -m experiments.ablation: needs memes with emotions and their intensity (such "
+            f"as MET-Meme's) to calibrate on; {calibrating} has none",
             file=sys.stderr,
         )
         return 2

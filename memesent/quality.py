@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .labels import LABELS, LABELS3, positive_share
+from .model_files import CheckpointError
 
 METRICS_FILE = "metrics.json"
 CHANCE = 0.5  # AUROC of answers that carry no information
@@ -246,17 +247,57 @@ def _forecast_verdict(gap: float) -> str:
     return "better than" if gap < -0.01 else "about as good as" if gap <= 0.01 else "worse than"
 
 
+class MetricsError(CheckpointError):
+    """A model folder's `metrics.json` lacks what is said of the model; the message names it."""
+
+
+def read_metrics(model_dir: str | Path) -> dict | None:
+    """A model folder's `metrics.json`: the one place it is read. None when the folder has
+    none (a model trained elsewhere: nothing is known of it); `MetricsError` when it is not a
+    JSON object."""
+    path = Path(model_dir) / METRICS_FILE
+    if not path.is_file():
+        return None
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise MetricsError(f"{path} cannot be read ({err})") from err
+    if not isinstance(metrics, dict):
+        raise MetricsError(f"{path} is not a JSON object")
+    return metrics
+
+
+def _lacking(model_dir: str | Path, err: Exception) -> MetricsError:
+    what = err.args[0] if isinstance(err, KeyError) and err.args else err
+    return MetricsError(
+        f"{Path(model_dir) / METRICS_FILE} lacks what the page says of the model ({what!r}): "
+        "train the model again with this memesent, or remove the file"
+    )
+
+
 def load_quality(model_dir: str | Path) -> HeldOutQuality | ValenceQuality | None:
     """The held-out quality recorded in `model_dir`: `ValenceQuality` when its test memes were
-    measured by valence, `HeldOutQuality` when by levels; None without a usable
-    `metrics.json`."""
+    measured by valence, `HeldOutQuality` when by levels; None without a `metrics.json`, and
+    `MetricsError` when it lacks what they need."""
+    metrics = read_metrics(model_dir)
+    if metrics is None:
+        return None
     try:
-        metrics = json.loads((Path(model_dir) / METRICS_FILE).read_text())
         if "auroc_valence" in metrics["test"]:
             return ValenceQuality.from_metrics(metrics)
         return HeldOutQuality.from_metrics(metrics)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    except (KeyError, TypeError, ValueError) as err:
+        raise _lacking(model_dir, err) from err
+
+
+def training_examples(model_dir: str | Path) -> dict[str, int]:
+    """How many labelled examples each training data set gave, by name ({} when the folder
+    records none); `MetricsError` when the record is malformed."""
+    metrics = read_metrics(model_dir) or {}
+    try:
+        return {name: int(d["examples"]) for name, d in metrics.get("data", {}).items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise _lacking(model_dir, err) from err
 
 
 def shift_sentence(shift: float) -> str:
@@ -291,18 +332,22 @@ class ReadingMargins:
 
     @classmethod
     def load(cls, model_dir: str | Path) -> ReadingMargins | None:
-        """The margins in a model folder's `metrics.json`, or None when it has none."""
+        """The margins in a model folder's `metrics.json`, or None when it records none (a
+        model trained before they were measured); `MetricsError` when they are malformed."""
+        metrics = read_metrics(model_dir) or {}
+        found = metrics.get("sources", {}).get(metrics.get("calibrated_on"), {})
+        if "reading_margins" not in found:
+            return None
+        m = found["reading_margins"]
         try:
-            metrics = json.loads((Path(model_dir) / METRICS_FILE).read_text())
-            m = metrics["sources"][metrics["calibrated_on"]]["reading_margins"]
             return cls(
                 float(m["base_positive_share"]),
                 float(m["text"]),
                 float(m["image"]),
                 float(m["quantile"]),
             )
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        except (KeyError, TypeError, ValueError) as err:
+            raise _lacking(model_dir, err) from err
 
     def side(self, reading: str, probs: dict[str, float] | None) -> int:
         """+1 when a reading clearly leans positive, -1 negative, 0 neither (or no reading)."""

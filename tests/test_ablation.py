@@ -1,10 +1,10 @@
-"""The ablation's rows (`train.ablation`): which sources each row's head trains on."""
+"""The ablation's rows (`experiments.ablation`): which sources each row's head trains on."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from train.ablation import Variant, table, variants
+from experiments.ablation import Variant, table, variants
 from train.config import DataSpec, TrainConfig
 from train.loop import HeadSettings
 

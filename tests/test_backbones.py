@@ -106,3 +106,29 @@ def test_cpu_rewrites_compute_the_same_function(image_encoder):
     with torch.inference_mode():
         want = _resnet_features(reference, x)
         assert torch.allclose(_resnet_features(fast, x), want, atol=1e-4 * want.abs().max())
+
+
+def test_a_new_backbone_is_one_entry_that_says_how_it_loads(monkeypatch):
+    from torch import nn
+
+    from memesent.backbones import IMAGE_SPECS, TEXT_SPECS, ImageEncoder, ImageSpec
+
+    def toy(spec: ImageSpec, pretrained: bool) -> ImageEncoder:
+        net = nn.Sequential(nn.Conv2d(3, spec.dim, 3, stride=4), nn.ReLU())
+        return ImageEncoder(spec, net, net, net[0])
+
+    monkeypatch.setitem(IMAGE_SPECS, "toy", ImageSpec("toy", 8, size=32, source_size=32, load=toy))
+    encoder = load_image_encoder("toy")
+    assert encoder.spec.name == "toy" and encoder.encode([photo("coffee")]).shape == (1, 8)
+    assert "load" not in encoder.spec.to_dict()  # a checkpoint records what it computes only
+    monkeypatch.setitem(IMAGE_SPECS, "convnext-tiny", ImageSpec("convnext-tiny", 768))
+    with pytest.raises(BackboneError, match="'convnext-tiny' says nothing of how it loads") as no:
+        load_image_encoder("convnext-tiny")
+    assert "known: efficientnet-lite0, resnet18, toy" in str(no.value)
+    with pytest.raises(BackboneError, match="unknown text backbone 'nope'; known: all-MiniLM"):
+        load_text_encoder("nope")
+    assert all(
+        spec.load is not None
+        for spec in [*TEXT_SPECS.values(), *IMAGE_SPECS.values()]
+        if spec.name != "convnext-tiny"
+    )

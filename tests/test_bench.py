@@ -4,7 +4,6 @@ end with numbers that agree with each other."""
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -25,7 +24,8 @@ def test_timing_helpers_measure_what_they_time():
     turns = alternating(
         {"short": lambda: time.sleep(0.01), "long": lambda: time.sleep(0.03)}, repeats=5, warmup=0
     )
-    ratio = statistics.median(turns["long"]) / statistics.median(turns["short"])
+    # the shortest of each: a busy machine only ever makes a sleep longer
+    ratio = min(turns["long"]) / min(turns["short"])
     assert 2.0 < ratio < 4.0
 
 
@@ -185,7 +185,7 @@ def test_memotion_benchmark_scores_every_row_on_the_writeup_runs_test_memes(tmp_
     )
     (data / "labels.csv").write_text("\n".join(r for r in rows if not r.startswith(drop)) + "\n")
     args = ["--data", str(data), "--out", str(run), "--cache", str(tmp_path / "cache")]
-    assert train_main([*args, "--recipe", "writeup", "--epochs", "2"]) == 0
+    assert train_main([*args, "--recipe", "writeup"]) == 0  # its own epochs: a flag would conflict
     out = tmp_path / "memotion.json"
     assert main(["--data", str(data), "--writeup", str(run), "--json", str(out)]) == 0
     result = json.loads(out.read_text())

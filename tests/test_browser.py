@@ -166,7 +166,10 @@ def test_upload_ocr_then_the_answer_follows_the_caption(page: playwright.Page, t
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
 
     page.set_viewport_size({"width": 390, "height": 844})
-    page.wait_for_timeout(500)
+    page.wait_for_function(  # laid out again at the phone's width: the answer under the meme
+        "() => document.querySelector('#answer').getBoundingClientRect().top"
+        " >= document.querySelector('#meme').getBoundingClientRect().bottom"
+    )
     page.screenshot(path=tmp_path / "phone.png", full_page=True)
     meme, answer = page.locator("#meme").bounding_box(), page.locator("#answer").bounding_box()
     assert meme and answer

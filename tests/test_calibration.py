@@ -16,7 +16,7 @@ from memesent import Predictor
 from memesent.checkpoint import load_checkpoint, save_checkpoint
 from memesent.labels import LABELS, level_set, positive_share
 from memesent.model import MemeHead, ModelConfig, apply_calibration
-from memesent.quality import HeldOutQuality, ValenceQuality, shift_sentence
+from memesent.quality import HeldOutQuality, MetricsError, ValenceQuality, shift_sentence
 from train import metrics
 from train.calibration import fit_calibration
 from train.loop import HeadSettings, fit_head, reading_log_probs
@@ -307,8 +307,11 @@ def test_trust_wording_follows_the_measurements(tmp_path):
     assert "neutral memes no better than chance" in text
     assert "not calibrated" in text and "claimed 90%" in text
 
-    (tmp_path / "metrics.json").write_text("{}")
-    assert HeldOutQuality.load(tmp_path) is None
+    (tmp_path / "metrics.json").write_text("{}")  # lacks what the page says: loud, not silent
+    with pytest.raises(MetricsError, match=r"lacks what the page says of the model \('test'\)"):
+        HeldOutQuality.load(tmp_path)
+    (tmp_path / "metrics.json").unlink()
+    assert HeldOutQuality.load(tmp_path) is None  # no measurements at all: nothing is known
 
 
 def test_shift_sentence_scales_with_the_shift():

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+import experiments  # noqa: F401 (registers the interaction fusion)
 from memesent import Predictor
 from memesent.backbones import IMAGE_SPECS, TEXT_SPECS
 from memesent.checkpoint import CheckpointError, check_backbones, load_checkpoint, save_checkpoint

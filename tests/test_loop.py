@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+import experiments  # noqa: F401 (registers the interaction fusion)
 from memesent.fusion import FusionConfig
 from memesent.labels import level_set
 from memesent.model import MemeHead, ModelConfig

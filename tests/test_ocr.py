@@ -473,3 +473,16 @@ def test_real_memes_keep_their_recall(monkeypatch, engine):
     recall_floor, precision_floor = REAL_FLOORS[engine]
     assert got_recall >= recall_floor
     assert got_precision >= precision_floor
+
+
+@needs_ppocr
+def test_a_bug_in_ocr_is_not_reported_as_an_unreadable_caption(monkeypatch):
+    """Only onnxruntime's own failures become `OCRError`: memesent's bugs surface as they are."""
+
+    def broken(*args, **kwargs):
+        raise IndexError("a bug put here on purpose")
+
+    monkeypatch.setattr(paddle, "_decode", broken)
+    picture = classic_meme("BEST DAY", "EVER")
+    with pytest.raises(IndexError, match="on purpose"):
+        extract_caption(picture, engine="ppocr")

@@ -22,7 +22,7 @@ from packaging.requirements import Requirement
 pytestmark = pytest.mark.slow  # an installed copy in a fresh environment
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("memesent", "train", "webapp", "benchmarks")
+PACKAGES = ("memesent", "train", "experiments", "webapp", "benchmarks")
 
 
 def _module_name(path: Path) -> str:
@@ -240,8 +240,9 @@ def test_installed_package_works_from_another_folder(installed, tmp_path, predic
         "import json, memesent, memesent.checkpoint as c, torch\n"
         "from memesent import Predictor\n"
         f"r = Predictor.load().predict('meme.png', {caption!r})\n"
+        "from memesent.shares import Reference\n"
         "where = [memesent.__file__, str(c.DEFAULT_MODEL_DIR), torch.__file__]\n"
-        "print(json.dumps([*where, r.probs]))\n"
+        "print(json.dumps([*where, r.probs, Reference.load(c.DEFAULT_MODEL_DIR) is not None]))\n"
     )
     api = subprocess.run(
         [str(installed / "bin" / "python"), "-c", script],
@@ -251,12 +252,13 @@ def test_installed_package_works_from_another_folder(installed, tmp_path, predic
         timeout=300,
     )
     assert api.returncode == 0, api.stderr
-    module, model_dir, torch_file, probs = json.loads(api.stdout)
+    module, model_dir, torch_file, probs, reference = json.loads(api.stdout)
+    assert reference, "the installed model carries its shares reference"
     assert Path(module).is_relative_to(installed) and Path(model_dir).is_relative_to(installed)
     assert Path(torch_file).resolve() == Path(torch.__file__).resolve()  # the running environment's
     assert probs == pytest.approx(want.probs, abs=1e-6)
 
-    for name in ("train", "webapp", "benchmarks"):  # run from a checkout, never installed
+    for name in ("train", "experiments", "webapp", "benchmarks"):  # from a checkout only
         missing = subprocess.run(
             [str(installed / "bin" / "python"), "-c", f"import {name}"],
             cwd=elsewhere,

@@ -1,4 +1,4 @@
-"""The picture side tuned on pictures with a side (`train.picture_tuning`): on a toy set where
+"""The picture side tuned on pictures with a side (`experiments.picture_tuning`): on a toy set where
 the picture decides the side (a red square positive, a blue one negative, on noise), tuning the
 top of the image backbone makes its pooled features read the side better than the frozen
 backbone's; the tuned blocks load back into the backbone; a second run reads the cache."""
@@ -17,10 +17,8 @@ import torch
 from datasets import make_sst5
 from PIL import Image, ImageDraw
 
-from memesent.backbones import load_image_encoder
-from memesent.images import load_image
-from train import picture_tuning
-from train.picture_tuning import (
+from experiments import picture_tuning
+from experiments.picture_tuning import (
     PictureTuningSettings,
     backbone_parts,
     block_inputs,
@@ -30,6 +28,8 @@ from train.picture_tuning import (
     tune,
     tuned_encoder,
 )
+from memesent.backbones import load_image_encoder
+from memesent.images import load_image
 from train.sources import load_source
 
 pytestmark = pytest.mark.slow  # tuning the picture side
@@ -107,7 +107,7 @@ def test_a_second_run_takes_the_tuning_from_the_cache(toy, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("the picture side was tuned again instead of read from the cache")
 
-    monkeypatch.setattr("train.picture_tuning._train", no_training)
+    monkeypatch.setattr("experiments.picture_tuning._train", no_training)
     again = tune(encoder, train, val, SETTINGS, seed=0, cache=cache)
     assert again.best_epoch == result.best_epoch and again.history == result.history
     assert all(torch.equal(again.state[k], result.state[k]) for k in result.state)

@@ -26,7 +26,7 @@ from memesent import LABELS, LABELS3, Predictor
 from memesent.labels import positive_share
 from train.__main__ import main as train_main
 from train.__main__ import parse_args
-from train.config import DataSpec, data_specs
+from train.config import DEFAULT_CACHE, DataSpec, data_specs
 from train.data import DataError, stratified_split
 from train.evaluate import main as evaluate_main
 from train.run import run
@@ -152,11 +152,12 @@ def test_captions_decide_the_side_when_they_carry_the_mood(trained):
     assert readings["test_readings"]["text"]["auroc_valence"] > 0.7
 
 
-def test_evaluate_json_is_complete_and_consistent(trained, folders, tmp_path):
+def test_evaluate_json_is_complete_and_consistent(trained, folders, tmp_path, capfd):
     out, _ = trained
     target = tmp_path / "eval.json"
     args = ["--model", str(out), "--data", f"metmeme={folders['metmeme']}", "--json", str(target)]
     assert evaluate_main([*args, "--split", str(out / "split.json")]) == 0
+    assert "evaluating:" not in capfd.readouterr().err  # no progress bar off a terminal
     m = json.loads(target.read_text())
     for key in (
         "auroc_valence",
@@ -230,7 +231,7 @@ def test_cache_is_reused_and_same_seed_same_weights(trained, folders, tmp_path, 
 def test_the_writeup_recipe_trains_the_writeups_network(memotion_dir, tmp_path):
     out = tmp_path / "writeup"
     args = ["--data", str(memotion_dir), "--out", str(out), "--cache", str(tmp_path / "c")]
-    assert train_main([*args, "--recipe", "writeup", "--epochs", "5"]) == 0
+    assert train_main([*args, "--recipe", "writeup"]) == 0  # its own 60 epochs (early stopping)
     config = json.loads((out / "config.json").read_text())
     assert config["fusion"]["kind"] == "concat" and config["calibration"] == "none"
     assert config["text_tuning"] is None and config["text_backbone"]["tuning"] == ""
@@ -410,3 +411,30 @@ def test_feature_cache_recomputes_damaged_files_and_leaves_no_temporary_names(tm
     assert _cached(path, 5, 2, compute, "test").equal(first) and len(calls) == 6  # recomputed
     assert _cached(path, 7, 2, compute, "test")[:, 0].tolist() == list(range(7))  # wrong rows
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary files
+
+
+def test_a_model_folder_is_not_written_over_unless_asked(tmp_path, capsys, shipped_model):
+    data = make_metmeme(tmp_path / "metmeme", per_side=8)
+    with pytest.raises(SystemExit) as stop:
+        parse_args(["--data", f"metmeme={data}", "--out", str(shipped_model)])
+    assert stop.value.code == 2
+    said = capsys.readouterr().err
+    assert "holds a model already" in said and "--overwrite" in said
+    with pytest.raises(SystemExit):
+        parse_args(["--help"])
+    assert str(DEFAULT_CACHE) in " ".join(capsys.readouterr().out.split())  # where the cache is
+    cfg = parse_args(["--data", f"metmeme={data}", "--out", str(shipped_model), "--overwrite"])
+    assert cfg.out == shipped_model
+
+
+def test_a_recipe_and_a_flag_that_disagree_are_refused(memotion_dir, capsys):
+    args = ["--data", str(memotion_dir), "--recipe", "writeup", "--out", "x"]
+    with pytest.raises(SystemExit) as stop:
+        parse_args([*args, "--epochs", "5", "--fusion", "gated"])
+    said = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert "--recipe writeup sets --epochs 60, and the command gives --epochs 5" in said
+    assert "--fusion concat, and the command gives --fusion gated" in said
+    kept = parse_args([*args, "--lr", "0.01", "--epochs", "60"])  # agrees, or is not the recipe's
+    assert kept.head.lr == 0.01 and kept.head.epochs == 60 and kept.fusion == "concat"
+    assert kept.head.batch_size == 64 and kept.head.flip is False and kept.tuning is None

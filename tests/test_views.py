@@ -15,7 +15,7 @@ from PIL import Image
 
 from memesent.labels import LABELS
 from memesent.predictor import Prediction
-from memesent.quality import ReadingMargins
+from memesent.quality import MetricsError, ReadingMargins
 from webapp import views
 from webapp.card import SIZE, result_card
 
@@ -82,7 +82,11 @@ def test_disagreement_needs_both_readings_clearly_off_the_base_rates(tmp_path):
     # words only a little below a typical meme's valence: not "clearly"
     mild = dict(zip(LABELS, (0.15, 0.25, 0.2, 0.3, 0.1), strict=True))  # positive share 0.5
     assert margins.side("text", mild) == 0 and margins.side("image", mild) == -1
-    (tmp_path / "metrics.json").write_text("{}")
+    metrics["sources"]["metmeme"]["reading_margins"].pop("text")
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(MetricsError, match="'text'"):
+        ReadingMargins.load(tmp_path)
+    (tmp_path / "metrics.json").write_text("{}")  # a model trained before margins were measured
     assert ReadingMargins.load(tmp_path) is None
 
 

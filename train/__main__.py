@@ -45,6 +45,31 @@ def pairs(values: list[str] | None, flag: str) -> dict[str, float]:
     return out
 
 
+# The flag that sets each setting a recipe may set, and how that setting reads as the flag.
+RECIPE_FLAGS = {
+    "fusion": ("--fusion", "fusion", lambda v: v),
+    "tuning": ("--text-tuning", "text_tuning", lambda v: "none" if v is None else "lora"),
+    "calibration": ("--calibration", "calibration", lambda v: v),
+    "head.epochs": ("--epochs", "epochs", lambda v: v),
+    "head.patience": ("--patience", "patience", lambda v: v),
+    "head.batch_size": ("--batch-size", "batch_size", lambda v: v),
+    "head.flip": ("--no-flip", "flip", lambda v: v),
+}
+
+
+def recipe_conflicts(recipe: str, given: set[str], args: argparse.Namespace) -> list[str]:
+    """Each flag typed on the command line (`given`) that the recipe sets otherwise, worded."""
+    found = []
+    for setting, value in RECIPES[recipe].settings.items():
+        flag, attribute, as_flag = RECIPE_FLAGS[setting]
+        typed = getattr(args, attribute)
+        if flag in given and typed != as_flag(value):
+            said = flag if isinstance(value, bool) else f"{flag} {as_flag(value)}"
+            typed_said = flag if isinstance(typed, bool) else f"{flag} {typed}"
+            found.append(f"--recipe {recipe} sets {said}, and the command gives {typed_said}")
+    return found
+
+
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     d = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
     h, t = HeadSettings(), TuningSettings()
@@ -65,6 +90,11 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     )
     p.add_argument("--out", type=Path, required=True, help="model folder to write")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write over a model folder that exists already (the shipped assets/model included)",
+    )
+    p.add_argument(
         "--recipe",
         choices=list(RECIPES),
         default=d["recipe"],
@@ -77,7 +107,13 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
         default=None,
         help="start from this model folder's head and text encoder (a quick update)",
     )
-    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache folder")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help="where frozen features and tuned text encoders are kept between runs, by digest "
+        "(default: %(default)s)",
+    )
     p.add_argument(
         "--weight",
         action="append",
@@ -153,6 +189,10 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--calib-fraction", type=float, default=d["calib_fraction"])
     p.add_argument("--test-fraction", type=float, default=d["test_fraction"])
     a = p.parse_args(argv)
+    typed = {word.split("=")[0] for word in (sys.argv[1:] if argv is None else argv)}
+    conflicts = recipe_conflicts(a.recipe, typed, a)
+    if conflicts:
+        p.error("; ".join(conflicts) + ": leave the flag out, or train without the recipe")
     if a.epochs < 1 or a.tuning_steps < 1 or a.lora_rank < 1:
         p.error("--epochs, --tuning-steps and --lora-rank must be at least 1")
     parts = (a.val_fraction, a.calib_fraction, a.test_fraction)
@@ -161,7 +201,13 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             "--val-fraction, --calib-fraction and --test-fraction must be in (0, 1) "
             "and sum to less than 1"
         )
+    if (a.out / "config.json").is_file() and not a.overwrite:
+        p.error(
+            f"--out {a.out} holds a model already: name another folder, or add --overwrite to "
+            "replace it"
+        )
     args = dict(vars(a))
+    args.pop("overwrite")
     try:
         head = HeadSettings(**{f.name: args.pop(f.name) for f in fields(HeadSettings)})
         tuning = replace(

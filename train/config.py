@@ -25,7 +25,8 @@ DEFAULT_CACHE = Path.home() / ".cache" / "memesent" / "features"
 class Recipe:
     """A named way to train: the data sets it is made for (`sources`, in `--data` order, which
     fixes the tuning's draws; each read from its `Source.folder` among the shared data sets),
-    whether it refuses others (`only`), and the `TrainConfig` settings it sets."""
+    whether it refuses others (`only`), and the `TrainConfig` settings it sets (`head.NAME`: one
+    of the head's `HeadSettings`; the others are kept as given)."""
 
     name: str
     sources: tuple[str, ...]
@@ -54,7 +55,10 @@ WRITEUP = Recipe(
         "fusion": "concat",
         "tuning": None,
         "calibration": "none",
-        "head": HeadSettings(epochs=60, patience=12, batch_size=64, flip=False),
+        "head.epochs": 60,
+        "head.patience": 12,
+        "head.batch_size": 64,
+        "head.flip": False,
     },
 )
 RECIPES = {recipe.name: recipe for recipe in (SHIPPED, WRITEUP)}
@@ -221,4 +225,6 @@ def apply_recipe(cfg: TrainConfig, name: str) -> TrainConfig:
         raise ValueError(
             f"the {name} recipe trains on {', '.join(recipe.sources)} only: --data {wanted}"
         )
-    return replace(cfg, recipe=name, **recipe.settings)
+    top = {k: v for k, v in recipe.settings.items() if not k.startswith("head.")}
+    head = {k.removeprefix("head."): v for k, v in recipe.settings.items() if k.startswith("head.")}
+    return replace(cfg, recipe=name, head=replace(cfg.head, **head), **top)

@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from memesent.atomic import keep_bytes, replacing
 from memesent.backbones import ImageEncoder, TextEncoder
 from memesent.images import load_image
 
@@ -71,7 +70,7 @@ def _cached(
         except (SafetensorError, OSError, KeyError) as err:
             log.warning("%s cannot be read (%s): computing it again", path, err)
     chunks = []
-    with tqdm(total=n, desc=desc, unit="meme") as bar:
+    with tqdm(total=n, desc=desc, unit="meme", disable=None) as bar:
         for start in range(0, n, batch):
             chunks.append(compute(start, min(start + batch, n)))
             bar.update(len(chunks[-1]))
@@ -79,14 +78,8 @@ def _cached(
     if order is not None:
         features = features[torch.argsort(torch.as_tensor(order))]
     features = features.contiguous()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        save_file({"features": features}, temporary)
-        os.replace(temporary, path)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+    with replacing(path) as temporary:
+        save_file({"features": features}, str(temporary))
     return features
 
 
@@ -164,8 +157,25 @@ def cached_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict] | None:
 
 def keep_weights(path: Path, state: dict[str, torch.Tensor], record: dict) -> None:
     """Keep tuned weights at `path` with the record of their tuning (`cached_weights` reads
-    them back)."""
+    them back), each file written whole, the record last: a run stopped midway leaves nothing
+    that reads as done."""
     weights = Path(path).with_suffix(".safetensors")
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(weights))
-    weights.with_suffix(".json").write_text(json.dumps(record))
+    with replacing(weights) as temporary:
+        save_file(state, str(temporary))
+    keep_bytes(weights.with_suffix(".json"), json.dumps(record).encode())
+
+
+Trained = tuple[dict[str, torch.Tensor], dict]
+
+
+def cached_or_trained(path: Path, what: str, train: Callable[[], Trained]) -> Trained:
+    """Tuned weights and the record of their tuning: from `path` when this exact run was done
+    before (a digest of everything that shapes it names the path), else `train()`'s, kept there
+    for the next run."""
+    cached = cached_weights(path)
+    if cached is not None:
+        log.info("%s: from the cache (%s)", what, Path(path).name)
+        return cached
+    state, record = train()
+    keep_weights(path, state, record)
+    return state, record

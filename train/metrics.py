@@ -10,7 +10,7 @@ log-loss, Brier score and expected calibration error; with bootstrap 95 % interv
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from sklearn.metrics import (
@@ -411,9 +411,20 @@ def reading_margins(readings: dict[str, np.ndarray], base_rates: np.ndarray) -> 
     return out
 
 
-def _interval(metrics: dict, key: str) -> str:
-    ci = metrics.get("ci", {}).get(key)
-    return f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "–"
+def with_interval(
+    result: Mapping, key: str, interval_only: bool = False, sign: bool = False
+) -> str:
+    """A measure of `result` as every table writes it: `0.703 [0.654, 0.751]` with its
+    bootstrap interval (`result["ci"][key]`) where there is one, `–` where the measure is
+    absent; `interval_only`: `0.654–0.751`; `sign`: a gain, written `+0.012`."""
+    form = "+.3f" if sign else ".3f"
+    ci = result.get("ci", {}).get(key)
+    if interval_only:
+        return f"{ci[0]:{form}}–{ci[1]:{form}}" if ci else "–"
+    value = result.get(key)
+    if value is None:
+        return "–"
+    return f"{value:{form}}" + (f" [{ci[0]:{form}}, {ci[1]:{form}}]" if ci else "")
 
 
 def information_table(t: dict) -> str:
@@ -446,5 +457,6 @@ def information_table(t: dict) -> str:
     lines = ["| measure | value | 95 % interval | reading |", "| --- | ---: | :---: | --- |"]
     for name, v, key, note in rows:
         value = "–" if v is None else f"{v:.3f}"
-        lines.append(f"| {name} | {value} | {_interval(t, key) if key else '–'} | {note} |")
+        interval = with_interval(t, key, interval_only=True) if key else "–"
+        lines.append(f"| {name} | {value} | {interval} | {note} |")
     return "\n".join(lines)

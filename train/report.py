@@ -15,6 +15,7 @@ from memesent.quality import HeldOutQuality, ValenceQuality
 
 from .config import TrainConfig
 from .loop import MemberHistory
+from .metrics import with_interval
 from .plots import plot_history, plot_tuning
 from .pool import Stack
 from .sources import PARTS, SOURCES, Examples, describe_mapping
@@ -95,11 +96,6 @@ def _v(v: float | None, digits: int = 3) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
-def _ci(result: dict, key: str) -> str:
-    ci = result.get("ci", {}).get(key)
-    return f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-
-
 def results_table(metrics: dict) -> str:
     """Markdown rows: each data set's test part by its field's measure, with published
     results on the same test sets where there are any."""
@@ -112,7 +108,7 @@ def results_table(metrics: dict) -> str:
         if test is None:
             continue
         field = "; ".join(f"{who} {v:.3f}" for who, v in source.published) or "–"
-        value = _v(test.get(source.headline)) + _ci(test, source.headline)
+        value = with_interval(test, source.headline)
         lines.append(
             f"| {name} ({test['n']:,}) | {result['reading']} | {source.measure} | {value} "
             f"| {field} |"
@@ -134,8 +130,8 @@ def readings_table(metrics: dict) -> str:
     ]
     for reading, t in rows:
         lines.append(
-            f"| {reading} | {t['n']:,} | {_v(t['auroc_valence'])}{_ci(t, 'auroc_valence')} | "
-            f"{_v(t['spearman_intensity'])}{_ci(t, 'spearman_intensity')} | "
+            f"| {reading} | {t['n']:,} | {with_interval(t, 'auroc_valence')} | "
+            f"{with_interval(t, 'spearman_intensity')} | "
             f"{_v(t['valence_ece'])} | {t['log_loss_5'] - t['log_loss_base_5']:+.3f} |"
         )
     return "\n".join(lines)

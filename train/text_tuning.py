@@ -28,7 +28,7 @@ from memesent.backbones import TextEncoder
 from memesent.labels import LABELS
 from memesent.tuning import LoraSpec, add_lora, lora_state
 
-from .features import cached_weights, keep_weights
+from .features import cached_or_trained
 from .losses import marginal_nll
 from .sources import SOURCES, Examples
 
@@ -150,15 +150,13 @@ def tune(
     """Adapters for `encoder` trained on `sets`, chosen on `val` (see the module), from the
     cache in `cache` when this exact run was done before. `encoder` itself is left as it was."""
     path = Path(cache) / f"lora-{encoder.spec.name}-{_digest(encoder, sets, val, settings, seed)}"
-    cached = cached_weights(path)
-    if cached is not None:
-        log.info("text encoder tuning: from the cache (%s)", path.name)
-        state, info = cached
-        return TuningResult(state, info["history"], info["best_step"], info.get("seconds", 0.0))
-    result = _train(encoder, sets, val, settings, seed)
-    record = {"history": result.history, "best_step": result.best_step, "seconds": result.seconds}
-    keep_weights(path, result.state, record)
-    return result
+
+    def train() -> tuple[dict[str, torch.Tensor], dict]:
+        r = _train(encoder, sets, val, settings, seed)
+        return r.state, {"history": r.history, "best_step": r.best_step, "seconds": r.seconds}
+
+    state, info = cached_or_trained(path, "text encoder tuning", train)
+    return TuningResult(state, info["history"], info["best_step"], info.get("seconds", 0.0))
 
 
 def _train(
@@ -201,7 +199,8 @@ def _train(
     result.history.append({"step": 0, "val_log_loss": best})
     encoder.train()
     running = []
-    for step in tqdm(range(1, settings.steps + 1), desc="tuning the text encoder", unit="step"):
+    steps = range(1, settings.steps + 1)
+    for step in tqdm(steps, desc="tuning the text encoder", unit="step", disable=None):
         counts = rng.multinomial(settings.batch_size, shares)
         texts, allowed = [], []
         for s, count in zip(sets, counts, strict=True):

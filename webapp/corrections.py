@@ -18,8 +18,6 @@ import csv
 import fcntl
 import hashlib
 import io
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from memesent.atomic import keep_bytes
 from memesent.labels import LABELS
 
 COLUMNS = (
@@ -115,8 +114,8 @@ class CorrectionStore:
                 rows.append(row)
             target = self.folder / "images" / name
             if not target.exists():
-                _write_atomically(target, picture)
-            _write_atomically(self.labels, _csv(rows))
+                keep_bytes(target, picture)
+            keep_bytes(self.labels, _csv(rows))
             return Saved(name, bool(same), len(rows))
 
     @contextmanager
@@ -142,16 +141,3 @@ def _csv(rows: list[dict[str, str]]) -> bytes:
     writer.writeheader()
     writer.writerows(rows)
     return text.getvalue().encode("utf-8")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

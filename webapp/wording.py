@@ -3,12 +3,11 @@ how far to trust it (worded by `memesent.quality` from `metrics.json`) and the m
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from memesent.checkpoint import DEFAULT_MODEL_DIR
 from memesent.labels import LABELS
-from memesent.quality import METRICS_FILE, load_quality
+from memesent.quality import METRICS_FILE, load_quality, training_examples
 
 MODEL_CARD_FILE = "MODEL_CARD.md"
 
@@ -36,13 +35,11 @@ def model_summary(model_dir: str | Path | None = None) -> str:
 
 
 def _training_data(folder: Path) -> str:
-    try:
-        data = json.loads((folder / METRICS_FILE).read_text())["data"]
-        parts = [f"{int(d['examples']):,} {name}" for name, d in data.items()]
-        total = sum(int(d["examples"]) for d in data.values())
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    examples = training_examples(folder)
+    if not examples:
         return ""
-    return f"This model learnt from {total:,} labelled examples ({', '.join(parts)})."
+    parts = ", ".join(f"{n:,} {name}" for name, n in examples.items())
+    return f"This model learnt from {sum(examples.values()):,} labelled examples ({parts})."
 
 
 def model_card(model_dir: str | Path | None = None) -> str:

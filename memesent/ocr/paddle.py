@@ -104,7 +104,15 @@ class _Models:
         self.english[0] = True
 
     def run(self, session: Any, batch: np.ndarray, options: Any) -> np.ndarray:
-        return session.run(None, {session.get_inputs()[0].name: batch}, options)[0]
+        """One model call. onnxruntime's own failures (its errors derive from Exception alone)
+        become `OCRTimeoutError` when the deadline stopped it (`_stopped_at`), else `OCRError`;
+        anything raised around the model calls is memesent's and stays as it is."""
+        try:
+            return session.run(None, {session.get_inputs()[0].name: batch}, options)[0]
+        except Exception as err:  # onnxruntime's errors: see above
+            if options.terminate:
+                raise OCRTimeoutError("OCR took longer than the time allowed") from err
+            raise OCRError(f"PP-OCR failed: {err}") from err
 
 
 def _is_english(character: str) -> bool:
@@ -141,8 +149,8 @@ def read_words(picture: Image.Image, settings: PPOCRSettings, deadline: float) -
 
 @contextmanager
 def _stopped_at(deadline: float) -> Iterator[Any]:
-    """onnxruntime run options whose terminate flag a timer sets at `deadline`; a model call it
-    stops becomes `OCRTimeoutError`, any other onnxruntime failure `OCRError`."""
+    """onnxruntime run options whose terminate flag a timer sets at `deadline`: the model call
+    it stops becomes `OCRTimeoutError` (`_Models.run`)."""
     import onnxruntime
 
     remaining = deadline - time.monotonic()
@@ -154,12 +162,6 @@ def _stopped_at(deadline: float) -> Iterator[Any]:
     timer.start()
     try:
         yield options
-    except OCRError:
-        raise
-    except Exception as err:  # onnxruntime's errors derive from Exception alone
-        if options.terminate:
-            raise OCRTimeoutError(f"OCR took longer than the {remaining:.1f} s allowed") from err
-        raise OCRError(f"PP-OCR failed: {err}") from err
     finally:
         timer.cancel()
 
