@@ -21,7 +21,6 @@ place in the queue; the version before this change (8cec1b8) decoded each upload
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 from webapp.server import AppServer
 
 from .soak import memes
-from .timing import cpu_name
+from .timing import cpu_name, load_average, write_result
 
 CAPTION = "when the meme finally loads and it was worth the wait"
 
@@ -97,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--rounds must be at least 1")
     if not (a.before / "app.py").is_file():
         p.error(f"{a.before} has no app.py: give the folder of an earlier checkout")
+    load = load_average()
     r = run(a.before.resolve(), a.memes, a.rounds)
     print(
         f"Analyze through the API (before: {' then '.join(r['endpoints']['before'])}; "
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         f"now / before: {r['ratio']:.2f}"
     )
     if a.json:
-        a.json.write_text(json.dumps(r, indent=2) + "\n")
+        write_result(a.json, r, load)
     return 0
 
 

@@ -10,14 +10,13 @@ and reported as medians. The app is launched by `webapp.server.AppServer`, as in
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from webapp.server import ROOT, AppServer
 
-from .timing import timed
+from .timing import load_average, timed, write_result
 
 EXAMPLE = ROOT / "assets" / "examples" / "rocket.jpg"
 EXAMPLE_CAPTION = "FINALLY PASSED MY EXAM TO THE MOON"
@@ -66,10 +65,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=20, help="timed calls per endpoint")
     parser.add_argument("--model", type=Path, help="model folder (default: the shipped one)")
     args = parser.parse_args(argv)
+    load = load_average()
     results = run(args.calls, args.model)
     print(table(results, args.calls))
     if args.json:
-        args.json.write_text(json.dumps({"calls": args.calls, "seconds": results}, indent=2))
+        write_result(args.json, {"calls": args.calls, "seconds": results}, load)
 
 
 if __name__ == "__main__":

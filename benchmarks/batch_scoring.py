@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import shutil
 import statistics
@@ -33,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-from .timing import cpu_name, tree_rss_mb
+from .timing import cpu_name, load_average, tree_rss_mb, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = {"memes_per_s": 35.0, "ocr_speedup": 1.7, "peak_memory_gb": 1.5, "rescan_share": 0.10}
@@ -101,7 +100,9 @@ def ocr_seconds(manifest: Path, workers: int, predictor, model: str) -> float:
 
     jobs = list(jobs_from_manifest(manifest))
     start = time.perf_counter()
-    score_collection(jobs, predictor, Discard(), model, CaptionSource(ocr=True), workers=workers)
+    score_collection(
+        jobs, predictor, Discard(), model, CaptionSource(ocr="always"), workers=workers
+    )
     return time.perf_counter() - start
 
 
@@ -256,10 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (a.data / "labels.csv").is_file():
         p.error(f"{a.data} has no labels.csv (a Memotion-layout folder)")
     with tempfile.TemporaryDirectory(prefix="memesent-batch-") as work:
+        load = load_average()
         result = run(a.data, a.n, a.ocr_n, a.memory_n, a.ray_n, Path(work))
     print(table(result))
     if a.json:
-        a.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(a.json, result, load)
     return 0
 
 

@@ -33,6 +33,8 @@ from memesent.collection import leaves_folder
 from memesent.model_files import DEFAULT_MODEL_DIR, model_version
 from webapp.corrections import CorrectionStore
 
+from .timing import load_average, write_result
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -178,10 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.n < 20:
         p.error("--n must be at least 20")
     with tempfile.TemporaryDirectory(prefix="memesent-corrections-") as work:
+        load = load_average()
         result = run(a.data, a.n, a.held, Path(work))
     print(table(result))
     if a.json:
-        a.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(a.json, result, load)
     return 0
 
 

@@ -39,7 +39,7 @@ from memesent.images import load_image
 from memesent.labels import LABELS, positive_share
 from memesent.predictor import Predictor
 
-from .timing import alternating
+from .timing import alternating, load_average, write_result
 
 SEED = 0
 DRAWS = 5
@@ -270,6 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--threads", type=int, help=f"torch threads (default: {torch.get_num_threads()} here)"
     )
     args = parser.parse_args(argv)
+    load = load_average()
     if args.n < 1:
         parser.error("--n must be at least 1")
     if args.split and not args.split.is_file():
@@ -317,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if args.summary_json:
         kept = {"memes": len(rows), "data": source, "summary": s, "speed": timing}
-        args.summary_json.write_text(json.dumps(kept, indent=2) + "\n", encoding="utf-8")
+        write_result(args.summary_json, kept, load)
     return 0
 
 

@@ -13,7 +13,6 @@ backbone) and less exact.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from memesent.checkpoint import DEFAULT_MODEL_DIR
 from memesent.predictor import Predictor
 
 from .explain_faithfulness import read_memes
+from .timing import load_average, write_result
 
 REFERENCE = 64
 
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"{spec.roots[0]} has no labels.csv")
     if a.n < 1 or any(s < 1 for s in a.steps):
         p.error("--n and --steps must be at least 1")
+    load = load_average()
     r = run(spec.source, spec.roots[0], a.model, a.n, a.steps)
     print(f"{r['memes']} memes with a caption, {r['model']}; reference: {REFERENCE} steps\n")
     print("| steps | largest word-score change: median | p95 | same top word |")
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {m['same_top_word']:.0%} |"
         )
     if a.json:
-        a.json.write_text(json.dumps(r, indent=2) + "\n")
+        write_result(a.json, r, load)
     return 0
 
 

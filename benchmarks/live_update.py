@@ -27,7 +27,7 @@ import httpx
 
 from webapp.server import ROOT, AppServer
 
-from .timing import cpu_name, p95
+from .timing import cpu_name, load_average, p95, write_result
 
 EXAMPLE = ROOT / "assets" / "examples" / "rocket.jpg"
 WORDS = (
@@ -144,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=100)
     parser.add_argument("--json", type=Path, default=None)
     a = parser.parse_args(argv)
+    load = load_average()
     if a.calls < 2:
         parser.error("--calls must be at least 2")
     results = {
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(table(results))
     if a.json:
-        a.json.write_text(json.dumps(results, indent=2) + "\n")
+        write_result(a.json, results, load)
     return 0
 
 

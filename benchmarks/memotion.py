@@ -29,9 +29,11 @@ from memesent import LABELS, LABELS3, Predictor
 from memesent.labels import collapse
 from memesent.model_files import DEFAULT_MODEL_DIR
 from train.evaluate import predict, select
-from train.metrics import evaluate_probs
+from train.metrics import evaluate_probs, with_interval
 from train.sources import SOURCES, Examples, Splitting
 from train.sources.memotion import SOURCE_NAME, WRITEUP_PUBLISHED
+
+from .timing import load_average, write_result
 
 MEASURES = ("accuracy_3", "macro_f1_3", "log_loss_3")
 
@@ -59,7 +61,8 @@ def shifted_answers(predictor: Predictor, shifted: Predictor, ex: Examples) -> l
     """Both predictors' answers (n, 5) on every example, from one pass through the backbones
     they share."""
     out: list[list] = [[], []]
-    for image, caption in tqdm(zip(ex.images, ex.captions, strict=True), total=len(ex)):
+    pairs = zip(ex.images, ex.captions, strict=True)
+    for image, caption in tqdm(pairs, total=len(ex), disable=None):
         features = predictor.encode(image, caption or "")
         for answers, p in zip(out, (predictor, shifted), strict=True):
             answers.append([p.predict_features(features).probs[k] for k in LABELS])
@@ -119,11 +122,6 @@ def run(data: Path, writeup: Path, model: Path) -> dict:
     }
 
 
-def _with_ci(r: dict, key: str) -> str:
-    low, high = r["ci"][key]
-    return f"{r[key]:.3f} [{low:.3f}, {high:.3f}]"
-
-
 def table(result: dict) -> str:
     """The rows as a markdown table, the write-up's published numbers last."""
     lines = [
@@ -133,8 +131,8 @@ def table(result: dict) -> str:
     for r in result["rows"]:
         answers = " / ".join(f"{r['answers_3'][c]:.0%}" for c in LABELS3)
         lines.append(
-            f"| {r['row']} | {r['n']:,} | {_with_ci(r, 'accuracy_3')} | "
-            f"{_with_ci(r, 'macro_f1_3')} | {_with_ci(r, 'log_loss_3')} | {answers} |"
+            f"| {r['row']} | {r['n']:,} | {with_interval(r, 'accuracy_3')} | "
+            f"{with_interval(r, 'macro_f1_3')} | {with_interval(r, 'log_loss_3')} | {answers} |"
         )
     pub = result["published"]
     lines.append(
@@ -160,10 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the result here")
     a = parser.parse_args(argv)
+    load = load_average()
     result = run(a.data, a.writeup, a.model)
     print(table(result))
     if a.json:
-        a.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_result(a.json, result, load)
     return 0
 
 

@@ -33,7 +33,7 @@ from PIL import Image
 from memesent.collection import leaves_folder
 
 from .ocr_metrics import normalise_words, overlap, read_transcriptions
-from .timing import cpu_name
+from .timing import cpu_name, load_average, write_result
 
 
 @dataclass
@@ -202,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.limit is not None and args.limit < 1:
         parser.error("--limit must be at least 1")
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    load = load_average()
     try:
         result = run(args.folder, args.limit)
     except (OSError, ValueError) as err:
@@ -223,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.summary_json:
         machine = f"{cpu_name()}, {os.cpu_count()} cores"
         summary = {"memes": n, "machine": machine, "summary": result["summary"]}
-        args.summary_json.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        write_result(args.summary_json, summary, load)
     return 0
 
 

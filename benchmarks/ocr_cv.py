@@ -16,7 +16,6 @@ this procedure reads on new memes of the same kind.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -29,7 +28,7 @@ from memesent.ocr import DEFAULT_SETTINGS, extract_caption
 from memesent.ocr.paddle import PPOCRSettings
 
 from .ocr_metrics import normalise_words, overlap, read_transcriptions
-from .timing import cpu_name
+from .timing import cpu_name, load_average, write_result
 
 BASE = DEFAULT_SETTINGS.ppocr
 
@@ -139,10 +138,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     if not (a.folder / "labels.csv").is_file():
         p.error(f"{a.folder / 'labels.csv'} does not exist (a MultiOFF-layout folder)")
+    load = load_average()
     result = run(a.folder, a.folds, a.seed, a.workers)
     print(table(result))
     if a.json:
-        a.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(a.json, result, load)
     return 0
 
 

@@ -20,9 +20,14 @@ repository, else the example memes).
 
 It reports latency per endpoint (p50, p95, max), answers by kind — served, refused as expected
 (the bad files' messages), queue full (counted apart), failed (anything else) — the app's
-resident memory (itself and its children) sampled every 2 s, how many cores the app and the
-benchmark's own clients kept busy (they share the machine), and whether it still serves a
-normal request afterwards. Bounded: at most 100 users and 30 minutes; it stops by itself.
+resident memory (itself and its children) sampled every 2 s, with its peak and its slope over
+the run's last third (MB a minute: near 0 once memory has found its level), how many cores the
+app and the benchmark's own clients kept busy (they share the machine), the machine's load
+average at the start and the end, the files left in the app's folders at the end and the
+oldest's age (with `--delete-uploads-after`, the app's clean-up at work), and whether it still
+serves a normal request afterwards. `--app-env NAME=VALUE` starts the app with a setting (a
+malloc tuning, say) to compare runs. Bounded: at most 100 users and 30 minutes; it stops by
+itself.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ from PIL import Image
 
 from webapp.server import ROOT, AppServer
 
-from .timing import cpu_name, p95, tree_rss_mb
+from .timing import cpu_name, load_average, p95, tree_rss_mb
 
 MAX_USERS, MAX_SECONDS = 100, 1_800
 MULTIOFF = ROOT.parent / "shared" / "data" / "multioff-ocr" / "images"
@@ -181,11 +186,42 @@ def user(
         time.sleep(rng.uniform(1.0, 3.0))
 
 
-def run(users: int, seconds: float, mix: str, folder: Path | None, work: Path) -> dict:
+def last_third_slope(samples: list[tuple[float, float]]) -> float:
+    """MB a minute over the last third of (seconds, MB) samples: least squares."""
+    tail = samples[len(samples) * 2 // 3 :]
+    if len(tail) < 2:
+        return float("nan")
+    seconds, mb = zip(*tail, strict=True)
+    return statistics.linear_regression(seconds, mb).slope * 60
+
+
+def files_left(folder: Path) -> dict:
+    """The files under the app's folder (uploads, the app's own) and the oldest one's age."""
+    now = time.time()
+    ages = [
+        now - p.stat().st_mtime for p in folder.rglob("*") if p.is_file() and p.name != "app.log"
+    ]
+    return {
+        "count": len(ages),
+        "oldest_s": round(max(ages), 1) if ages else 0.0,
+        "over_4_min": sum(1 for a in ages if a > 240),
+    }
+
+
+def run(
+    users: int,
+    seconds: float,
+    mix: str,
+    folder: Path | None,
+    work: Path,
+    app_args: tuple[str, ...] = (),
+    app_env: dict[str, str] | None = None,
+) -> dict:
     from gradio_client import Client
 
     pictures, bad = memes(folder), bad_files(work / "bad")
-    with AppServer() as server:
+    load_before = load_average()
+    with AppServer(*app_args, env=app_env) as server:
         pid = server.process.pid
         warm = Tally()
         with ThreadPoolExecutor(users) as pool:
@@ -215,6 +251,7 @@ def run(users: int, seconds: float, mix: str, folder: Path | None, work: Path) -
         serves = _serves(check, pictures[0])
         check.close()
         alive = server.process.poll() is None
+        left = files_left(server.folder)
     return {
         "machine": f"{cpu_name()}, {os.cpu_count()} cores",
         "mix": mix,
@@ -241,9 +278,13 @@ def run(users: int, seconds: float, mix: str, folder: Path | None, work: Path) -
             "after_warm_up": warm_rss,
             "peak": max(r for _, r in samples or [(0, 0)]),
             "after": after_rss,
+            "last_third_slope_mb_per_min": round(last_third_slope(samples), 2),
         },
         "rss_samples": samples,
         "serves_afterwards": serves and alive,
+        "app": {"args": list(app_args), "env": app_env or {}},
+        "files_left": left,
+        "load_average": {"start": load_before, "end": load_average()},
     }
 
 
@@ -286,12 +327,27 @@ def table(r: dict) -> str:
         "warm-up burst: " + ", ".join(f"{k} {v}" for k, v in sorted(r["warm_up_outcomes"].items())),
         f"resident memory: {rss['after_warm_up']:.0f} MB after the warm-up burst, peak "
         f"{rss['peak']:.0f} MB, {rss['after']:.0f} MB after the run "
-        f"({rss['after'] / rss['after_warm_up']:.2f}x)",
+        f"({rss['after'] / rss['after_warm_up']:.2f}x); over the last third of the run "
+        f"{rss.get('last_third_slope_mb_per_min', float('nan')):+.1f} MB a minute",
         f"cores busy (of {r['cores']}): app {r['cpu_busy']['app']:.2f}, "
         f"the benchmark's own clients {r['cpu_busy']['clients']:.2f}",
         f"serves normally afterwards: {'yes' if r['serves_afterwards'] else 'NO'}",
         *(f"failed: {f}" for f in r["failures"]),
     ]
+    if "files_left" in r:
+        left = r["files_left"]
+        lines.append(
+            f"files left in the app's folders: {left['count']}, the oldest {left['oldest_s']:.0f} "
+            f"s old, {left['over_4_min']} older than 4 minutes"
+        )
+    if r.get("app", {}).get("args") or r.get("app", {}).get("env"):
+        setting = " ".join([*r["app"]["args"], *(f"{k}={v}" for k, v in r["app"]["env"].items())])
+        lines.append(f"the app ran with: {setting}")
+    if "load_average" in r:
+        load = r["load_average"]
+        lines.append(
+            f"load average: {load['start']:.2f} at the start, {load['end']:.2f} at the end"
+        )
     return "\n".join(lines)
 
 
@@ -308,11 +364,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=180.0)
     p.add_argument("--memes", type=Path, default=None, help="folder of full-size memes")
     p.add_argument("--json", type=Path)
+    p.add_argument(
+        "--delete-uploads-after",
+        type=int,
+        metavar="SECONDS",
+        help="the app's own option: uploads and its files this old are deleted",
+    )
+    p.add_argument(
+        "--app-env", action="append", default=[], metavar="NAME=VALUE", help="the app's setting"
+    )
     a = p.parse_args(argv)
     if not (1 <= a.users <= MAX_USERS and 1 <= a.seconds <= MAX_SECONDS):
         p.error(f"--users must be 1 to {MAX_USERS} and --seconds 1 to {MAX_SECONDS}")
+    env = dict(item.split("=", 1) for item in a.app_env)
+    app_args = () if a.delete_uploads_after is None else (
+        "--delete-uploads-after", str(a.delete_uploads_after)
+    )  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="memesent-soak-") as work:
-        result = run(a.users, a.seconds, a.mix, a.memes, Path(work))
+        result = run(a.users, a.seconds, a.mix, a.memes, Path(work), app_args, env)
     print(table(result))
     if a.json:
         a.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -11,7 +11,6 @@ with both pipelines, in turns, on the same inputs.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -35,7 +34,7 @@ from memesent.ocr import DEFAULT_ENGINE
 from memesent.predictor import Predictor
 from memesent.results import CsvResults
 
-from .timing import alternating, cpu_name, p95, peak_rss_mb, timed
+from .timing import alternating, cpu_name, load_average, p95, peak_rss_mb, timed, write_result
 
 CAPTION = (
     "when you finally finish the project at three in the morning and "
@@ -311,10 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, default=None, help="model folder (default: shipped)")
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args(argv)
+    load = load_average()
     result = run(a.n, a.batch_size, a.repeats, a.model)
     print(table(result))
     if a.json:
-        a.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(a.json, result, load)
     return 0
 
 

@@ -3,6 +3,8 @@ machine's name, and memory: this process's peak, a process tree's resident memor
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import resource
 import statistics
@@ -37,6 +39,21 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def load_average() -> float:
+    """The machine's load average over the last minute: how busy it was beside a run."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return float("nan")
+
+
+def write_result(path: Path, result: dict, load_at_start: float, indent: int = 2) -> None:
+    """A benchmark's JSON, with the machine's load average at the run's start and at its end
+    (`load_average`): how busy the machine was beside it."""
+    stamped = {**result, "load_average": {"start": load_at_start, "end": load_average()}}
+    path.write_text(json.dumps(stamped, indent=indent) + "\n", encoding="utf-8")
 
 
 def peak_rss_mb() -> float:

@@ -14,7 +14,6 @@ validation pass every 100 steps measured on its own and added.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from dataclasses import replace
@@ -27,7 +26,7 @@ from train.config import TrainConfig, data_specs
 from train.run import load_data
 from train.text_tuning import TuningSettings, _train, text_sets, validation_log_loss
 
-from .timing import cpu_name
+from .timing import cpu_name, load_average, write_result
 
 FIXED_STEPS = 5
 
@@ -93,13 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--json", type=Path, default=None)
     a = parser.parse_args(argv)
+    load = load_average()
     if a.steps < 1:
         parser.error("--steps must be at least 1")
     cfg = TrainConfig(data=data_specs(a.data), out=Path())
     result = measure(cfg, a.steps)
     print(table(result))
     if a.json:
-        a.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_result(a.json, result, load)
     return 0
 
 

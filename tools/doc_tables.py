@@ -42,7 +42,8 @@ class Table:
 
 
 def _headline(metrics: dict) -> str:
-    from train.report import SOURCES, _ci, _v
+    from train.metrics import with_interval
+    from train.report import SOURCES
 
     lines = [
         "| data set (reading) | measure, on its held-out test part | memesent | reference point |",
@@ -50,7 +51,7 @@ def _headline(metrics: dict) -> str:
     ]
     for name, result in metrics["sources"].items():
         source, test = SOURCES[name], result["test"]
-        value = _v(test.get(source.headline)) + _ci(test, source.headline)
+        value = with_interval(test, source.headline)
         reference = "; ".join(f"{who} {v:.3f}" for who, v in source.published) or "–"
         if name == metrics["calibrated_on"]:
             words = result["test_readings"]["text"][source.headline]
@@ -59,7 +60,7 @@ def _headline(metrics: dict) -> str:
         if name == metrics["calibrated_on"] and "valence_ece" in test:
             lines.append(
                 f"| {name} ({result['reading']}) | valence calibration error (10 bins) "
-                f"| {_v(test['valence_ece'])}{_ci(test, 'valence_ece')} | 0 is perfect |"
+                f"| {with_interval(test, 'valence_ece')} | 0 is perfect |"
             )
     return "\n".join(lines)
 
@@ -90,7 +91,8 @@ def _data(metrics: dict) -> str:
 
 
 def _memes(metrics: dict) -> str:
-    from train.report import _ci, _v
+    from train.metrics import with_interval
+    from train.report import _v
 
     name = metrics["calibrated_on"]
     t = metrics["sources"][name]["test"]
@@ -99,12 +101,12 @@ def _memes(metrics: dict) -> str:
             "memes with a side (positive or negative emotion) / left out (surprise)",
             f"{t['n']:,} / {t['n_without_side']:,}",
         ),
-        ("AUROC, positive against negative", _v(t["auroc_valence"]) + _ci(t, "auroc_valence")),
+        ("AUROC, positive against negative", with_interval(t, "auroc_valence")),
         (
             "Spearman, expected level against signed intensity",
-            _v(t["spearman_intensity"]) + _ci(t, "spearman_intensity"),
+            with_interval(t, "spearman_intensity"),
         ),
-        ("valence calibration error (10 bins)", _v(t["valence_ece"]) + _ci(t, "valence_ece")),
+        ("valence calibration error (10 bins)", with_interval(t, "valence_ece")),
         (
             "mean share on the positive side / share of positive memes",
             f"{t['mean_positive_share']:.3f} / {t['positive_rate']:.3f}",
@@ -135,19 +137,33 @@ def _benchmark(module: str, pick: Callable[[dict], tuple] = lambda r: (r,)) -> C
     def render(result: dict) -> str:
         import importlib
 
-        return importlib.import_module(f"benchmarks.{module}").table(*pick(result))
+        drawn = importlib.import_module(f"benchmarks.{module}").table(*pick(result))
+        return drawn + _load_caption(result, drawn)
 
     return render
 
 
+def _load_caption(result: dict, drawn: str) -> str:
+    """How busy the machine was beside the run, where the table does not say it already."""
+    if "load average" in drawn:
+        return ""
+    load = result.get("load_average")
+    if load is None:
+        return "\n\nLoad average: not recorded (measured before runs recorded it)."
+    return (
+        f"\n\nLoad average: {load['start']:.2f} at the start, {load['end']:.2f} at the end "
+        "(over the minute before each; 2 cores)."
+    )
+
+
 def _ablation(rows: list[dict]) -> str:
-    from train.ablation import table
+    from experiments.ablation import table
 
     return table(rows)
 
 
 def _picture_tuning(result: dict) -> str:
-    from train.picture_tuning import table
+    from experiments.picture_tuning import table
 
     return table(result)
 
@@ -155,10 +171,11 @@ def _picture_tuning(result: dict) -> str:
 def _ocr(result: dict) -> str:
     from benchmarks.ocr_accuracy import table
 
-    return (
+    drawn = (
         f"{table(result['summary'])}\n\n{result['memes']} memes; {result['machine']}; "
         "tesseract and onnxruntime on one thread."
     )
+    return drawn + _load_caption(result, drawn)
 
 
 TABLES: dict[str, Table] = {
@@ -183,6 +200,10 @@ TABLES: dict[str, Table] = {
     "picture-tuning": Table("docs/results/picture_tuning.json", _picture_tuning),
     "memotion": Table("docs/results/memotion.json", _benchmark("memotion")),
     "tuning-speed": Table("docs/results/tuning_speed.json", _benchmark("tuning_speed")),
+    "collection-shares": Table(
+        "docs/results/collection_shares.json", _benchmark("collection_shares")
+    ),
+    "collection-speed": Table("docs/results/collection_speed.json", _benchmark("collection_speed")),
     "app-latency": Table(
         "docs/results/app_latency.json",
         _benchmark("app_latency", lambda r: (r["seconds"], r["calls"])),
