@@ -2,7 +2,7 @@
 
     python app.py [--host H] [--port P] [--model DIR] [--corrections DIR]
                   [--corrections-limit N] [--collection-limit N]
-                  [--delete-uploads-after SECONDS] [--ocr-engine E]
+                  [--delete-uploads-after SECONDS] [--max-sessions N] [--ocr-engine E]
     gradio app.py                                        # the same, reloading on edits
 
 This file holds the page's layout and its wiring; what each event does is `webapp.events`, on
@@ -39,7 +39,7 @@ from webapp.collection_events import FORMATS, CollectionEvents, CollectionState
 from webapp.corrections import DEFAULT_LIMIT, CorrectionStore
 from webapp.events import PageEvents
 from webapp.inputs import MAX_CAPTION_CHARS
-from webapp.workspace import Workspace
+from webapp.workspace import Workspace, gradio_keeps
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "assets" / "examples"
 MAX_FILE_SIZE = "10mb"  # uploads; memes are rarely over 1 MB
@@ -47,6 +47,12 @@ UPLOAD_MAX_AGE = 86_400  # seconds: uploads (and the app's other temporary files
 CLEANUP_EVERY = 3_600  # seconds between two clean-ups (or the age, when that is shorter)
 QUEUE_SIZE = 64  # waiting requests; more get "queue full" rather than waiting minutes
 CONCURRENCY = 2  # events running at once, for 2 cores (see SCORING and EXPLAINING)
+# Sessions whose state the app keeps (`--max-sessions`), the least recently used let go first.
+# Gradio keeps a copy of the page's settings for each session (about 120 KB for this page), and
+# a program's call over the raw HTTP API opens a session of its own: at Gradio's default, 10,000,
+# that was the soak's extra gigabyte and more (docs/performance.md, "Where the memory goes"). A
+# page left alone while this many newer sessions came starts afresh (the tab says so).
+SESSIONS = 1_000
 
 
 class _Quietly(TypedDict):
@@ -67,8 +73,9 @@ class _ModelEvent(TypedDict):
 
 QUIETLY: _Quietly = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
 # Cheap calls (an answer: /rescore, /predict, /correct) and expensive ones (an explanation:
-# /analyze, /explain) run in queues of their own, so an answer never waits behind explanations;
-# OCR has a third. Each runs one call at a time on one torch thread: two cores, two queues.
+# /analyze, /explain) wait in queues of their own, so an answer never queues behind the
+# explanations waiting; OCR has a third, a collection a fourth. The model's calls themselves take
+# turns (`MemeService.model_turn`): an answer waits for at most the call in progress.
 SCORING: _ModelEvent = {"preprocess": False, "concurrency_id": "score", "concurrency_limit": 1}
 EXPLAINING: _ModelEvent = {"preprocess": False, "concurrency_id": "explain", "concurrency_limit": 1}
 
@@ -170,13 +177,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="delete uploaded files this old (default: $MEMESENT_UPLOAD_MAX_AGE, else a day)",
     )
     parser.add_argument(
+        "--max-sessions",
+        type=int,
+        metavar="N",
+        default=int(os.environ.get("MEMESENT_MAX_SESSIONS", SESSIONS)),
+        help="page sessions whose state is kept, the least recently used let go first (default: "
+        "$MEMESENT_MAX_SESSIONS, else %(default)s)",
+    )
+    parser.add_argument(
         "--ocr-engine",
         choices=ENGINES,
         default=DEFAULT_ENGINE,
         help="caption OCR engine (default: %(default)s)",
     )
     args = parser.parse_args(argv)
-    for name in ("corrections_limit", "collection_limit", "delete_uploads_after"):
+    for name in ("corrections_limit", "collection_limit", "delete_uploads_after", "max_sessions"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
@@ -380,6 +395,7 @@ def build_demo(
             wire_correction(events, meme, correction)
         wire_page(events, meme, results, correction)
         wire_collection(collection, events, many, meme, results, tabs)
+    workspace.watch(Path(demo.GRADIO_CACHE), lambda: gradio_keeps(demo))
     return demo
 
 
@@ -556,6 +572,7 @@ def launch(demo: gr.Blocks, args: argparse.Namespace) -> None:
         server_name=args.host,
         server_port=args.port,
         max_file_size=MAX_FILE_SIZE,
+        state_session_capacity=args.max_sessions,
         allowed_paths=[str(EXAMPLES_DIR)],
         css=views.CSS,
     )

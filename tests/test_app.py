@@ -215,6 +215,26 @@ def test_a_late_live_update_keeps_the_explanation_of_its_caption(app: AppServer)
             assert "Press Analyze" in fresh[4] and fresh[3]["value"] is None
 
 
+def test_the_app_lets_go_of_the_least_recently_used_sessions() -> None:
+    """`--max-sessions 2`: the page's explanation outlives one newer session, not two (each raw
+    API call opens a session, and Gradio keeps each one's copy of the page's settings)."""
+    with (
+        AppServer("--max-sessions", "2") as server,
+        httpx.Client(base_url=server.url, timeout=120) as http,
+    ):
+        with ROCKET.open("rb") as picture:
+            path = http.post("gradio_api/upload", files={"files": picture}).json()[0]
+        meme = {"path": path, "meta": {"_type": "gradio.FileData"}}
+        _call(http, "analyze", [meme, ROCKET_CAPTION], "page")
+        _call(http, "predict", [meme, ROCKET_CAPTION], "a")
+        kept = _call(http, "rescore", [meme, ROCKET_CAPTION], "page")  # page, a: both held
+        assert all(out["__type__"] == "update" and "value" not in out for out in kept[3:])
+        for newer in ("b", "c"):  # a goes, then the page: the least recently used
+            _call(http, "predict", [meme, ROCKET_CAPTION], newer)
+        fresh = _call(http, "rescore", [meme, ROCKET_CAPTION], "page")
+    assert "Press Analyze" in fresh[4] and fresh[3]["value"] is None
+
+
 def test_explain_matches_the_library(client: Client, memes: service.MemeService) -> None:
     overlay, words, shares = client.predict(
         handle_file(str(ROCKET)), ROCKET_CAPTION, api_name="/explain"

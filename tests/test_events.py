@@ -159,3 +159,24 @@ def test_the_workspace_keeps_what_is_in_use_and_sweeps_the_rest(tmp_path):
     os.utime(busy, (hour_ago, hour_ago))
     assert space.sweep() == 2
     assert not old.exists() and not run.exists() and fresh.exists() and busy.exists()
+
+
+def test_the_workspace_sweeps_gradios_folder_by_age_whoever_wrote_the_files(tmp_path):
+    """Gradio's own deletion can end for good (it walks a set that uploads grow); the workspace
+    deletes what is old in Gradio's folder, tracked or not, but the files Gradio keeps, and never
+    sweeps a folder that holds others' files."""
+    import time
+
+    space = Workspace(max_age=60, every=3600, root=tmp_path / "work")
+    gradio, other = tmp_path / "gradio", tmp_path / "someone-else.txt"
+    (gradio / "abc123").mkdir(parents=True)
+    upload, example = gradio / "abc123" / "up.png", gradio / "abc123" / "ex.png"
+    for path in (upload, example, other):
+        path.write_bytes(b"x")
+    space.watch(gradio, lambda: {str(example)})
+    space.watch(tmp_path, frozenset)  # holds the workspace: refused
+    assert space.sweep() == 0  # all new
+    # a file's change time cannot be set back, so the sweep is asked about a minute from now
+    assert space.sweep(now=time.time() + 61) == 1
+    assert not upload.exists() and example.exists() and other.exists()
+    assert (gradio / "abc123").is_dir()  # folders stay: one may be about to receive a file

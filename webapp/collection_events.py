@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +37,12 @@ from .service import MemeService
 from .workspace import Workspace
 
 SAMPLE = 40  # memes offered for labelling
+SHOW_EVERY = 3.0  # seconds between two tables sent while a run goes on
+# No scored collection in this page's state: none yet, or the server let it go (app.SESSIONS)
+NOTHING_SCORED = (
+    "Score a collection first (a page left alone while many others used the app starts afresh: "
+    "score it again)."
+)
 FORMATS = ("csv", "parquet")
 CLASSES = ("negative", "neutral", "positive")
 
@@ -86,6 +93,7 @@ class CollectionEvents:
         read_captions: bool = True,
         results_format: str = "csv",
         request: gr.Request | None = None,
+        progress_bar: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio's way to ask for one)
     ) -> Iterator[tuple]:
         """Score many memes: `files` are pictures or zips of them; `captions_file` an optional
         CSV of captions (`image`, `caption`, as `memesent predict --manifest` reads); memes
@@ -110,8 +118,14 @@ class CollectionEvents:
             folder=str(folder),
             population=self.memes.predictor.population,
         )
+        shown_at = 0.0
         try:
+            progress_bar((0, len(gathered.jobs)), desc="memes", unit="memes")
             for progress in score(gathered, self.memes, folder, read_captions, stop):
+                progress_bar((len(progress.rows), progress.total), desc="memes", unit="memes")
+                if not progress.finished and time.monotonic() - shown_at < SHOW_EVERY:
+                    continue  # the bar moves; the table is sent again every few seconds
+                shown_at = time.monotonic()
                 for row in progress.rows:
                     if row["image"] not in state.thumbnails:
                         path = state.paths.get(row["image"])
@@ -180,7 +194,7 @@ class CollectionEvents:
         positive=0.5`, or the five levels), or, left empty, the collection's estimated shares.
         Returns the results file, the table, the plots and the shares text again."""
         if not state.rows:
-            raise InputError("Score a collection first.")
+            raise InputError(NOTHING_SCORED)
         estimate = self.estimate(state)
         text = (shares_text or "").strip()
         if text:
@@ -208,7 +222,7 @@ class CollectionEvents:
         """Draw a random sample of the scored memes to label, and show the first."""
         scored = [i for i, row in enumerate(state.rows) if not row["error"]]
         if not scored:
-            raise gr.Error("Score a collection first.", print_exception=False)
+            raise gr.Error(NOTHING_SCORED, print_exception=False)
         state = replace(
             state, sample=random.sample(scored, min(SAMPLE, len(scored))), labels={}, at=0
         )

@@ -3,18 +3,28 @@
 
 Gradio deletes the uploads and the copies of outputs it serves (`delete_cache`); what the app
 writes itself goes here, under the system temp folder (which Gradio may serve files from), and
-is deleted once it is older than the same maximum age, or when the app exits.
+is deleted once it is older than the same maximum age, or when the app exits. The workspace also
+sweeps Gradio's own folder (`watch`): Gradio 6's scheduled deletion walks its sets of files while
+uploads add to them, and the first "Set changed size during iteration" ends it for the rest of
+the app's life (docs/performance.md, "Files left behind"), so the files there are deleted by
+their age on disk instead, whoever wrote them.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Collection
 from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("memesent.app")
 
 
 class Workspace:
@@ -26,6 +36,18 @@ class Workspace:
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_age, self.every = max_age, every
         self._stop = threading.Event()
+        self._watched: list[tuple[Path, Callable[[], Collection[str]]]] = []
+
+    def watch(self, folder: Path, keep: Callable[[], Collection[str]] = frozenset) -> None:
+        """Sweep the files under `folder` (another's, such as Gradio's uploads) too, but those
+        whose paths `keep()` names; its folders stay (one may be about to receive a file). The
+        system temp folder itself, or one holding the workspace, is refused (logged): it holds
+        files of others."""
+        folder = folder.resolve()
+        if folder == Path(tempfile.gettempdir()).resolve() or folder in self.root.parents:
+            log.warning("not sweeping %s: it is a shared folder, not Gradio's own", folder)
+            return
+        self._watched.append((folder, keep))
 
     def file(self, prefix: str, suffix: str) -> Path:
         """A new empty file's path (the caller writes it)."""
@@ -38,8 +60,8 @@ class Workspace:
         return Path(tempfile.mkdtemp(prefix=prefix, dir=self.root))
 
     def sweep(self, now: float | None = None) -> int:
-        """Delete the entries not modified for `max_age` seconds (a folder: nothing in it);
-        returns how many went."""
+        """Delete the entries not modified for `max_age` seconds (a folder: nothing in it), and
+        the watched folders' files as old; returns how many went."""
         cutoff = (time.time() if now is None else now) - self.max_age
         gone = 0
         for entry in list(self.root.iterdir()):
@@ -53,6 +75,10 @@ class Workspace:
                 gone += 1
             except FileNotFoundError:  # deleted meanwhile
                 continue
+            except OSError as err:  # one entry that cannot go stops no sweep
+                log.warning("could not delete %s: %s", entry, err)
+        for folder, keep in self._watched:
+            gone += _sweep_files(folder, cutoff, {os.path.realpath(p) for p in keep()})
         return gone
 
     def start(self) -> None:
@@ -62,11 +88,43 @@ class Workspace:
 
     def _sweeping(self) -> None:
         while not self._stop.wait(self.every):
-            self.sweep()
+            try:
+                self.sweep()
+            except Exception:  # a sweep that fails must not end the sweeping (Gradio's did)
+                log.exception("the sweep of %s failed; the next one runs on schedule", self.root)
 
     def close(self) -> None:
         self._stop.set()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def gradio_keeps(blocks: Any) -> set[str]:
+    """The files a Gradio app keeps for its life (the examples' copies: its own deletion skips
+    them), from its components' `keep_in_cache`; copies of the sets, which requests may grow."""
+    return {
+        path
+        for block in list(blocks.blocks.values())
+        for path in list(getattr(block, "keep_in_cache", ()))
+    }
+
+
+def _sweep_files(folder: Path, cutoff: float, keep: set[str]) -> int:
+    """Delete the files under `folder` last changed before `cutoff`, but those in `keep`."""
+    gone = 0
+    for path in folder.rglob("*"):
+        try:
+            info = path.lstat()
+            if stat.S_ISDIR(info.st_mode) or max(info.st_mtime, info.st_ctime) >= cutoff:
+                continue
+            if os.path.realpath(path) in keep:
+                continue
+            path.unlink()
+            gone += 1
+        except FileNotFoundError:  # deleted meanwhile
+            continue
+        except OSError as err:
+            log.warning("could not delete %s: %s", path, err)
+    return gone
 
 
 def _last_modified(entry: Path) -> float:
