@@ -29,7 +29,7 @@ from pathlib import Path
 from webapp.server import AppServer
 
 from .soak import memes
-from .timing import cpu_name, load_average, write_result
+from .timing import cpu_name, measured
 
 CAPTION = "when the meme finally loads and it was worth the wait"
 
@@ -81,6 +81,22 @@ def run(before: Path, folder: Path | None, rounds: int) -> dict:
     }
 
 
+def table(r: dict) -> str:
+    """The two medians and their ratio, as the docs show them."""
+    return "\n".join(
+        [
+            "| app | Analyze, median s |",
+            "| --- | ---: |",
+            f"| before ({Path(r['before']).name}: {' then '.join(r['endpoints']['before'])}) "
+            f"| {r['before_median_s']:.3f} |",
+            f"| now ({' then '.join(r['endpoints']['now'])}) | {r['now_median_s']:.3f} |",
+            "",
+            f"now / before: {r['ratio']:.2f}; {r['memes']} memes x {r['rounds']} rounds, "
+            f"alternated; {r['machine']}.",
+        ]
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.analyze",
@@ -96,19 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--rounds must be at least 1")
     if not (a.before / "app.py").is_file():
         p.error(f"{a.before} has no app.py: give the folder of an earlier checkout")
-    load = load_average()
-    r = run(a.before.resolve(), a.memes, a.rounds)
-    print(
-        f"Analyze through the API (before: {' then '.join(r['endpoints']['before'])}; "
-        f"now: {' then '.join(r['endpoints']['now'])}), "
-        f"{r['memes']} memes x {r['rounds']} rounds, alternated; {r['machine']}\n"
-        f"before ({r['before']}): median {r['before_median_s']:.3f} s\n"
-        f"now: median {r['now_median_s']:.3f} s\n"
-        f"now / before: {r['ratio']:.2f}"
-    )
-    if a.json:
-        write_result(a.json, r, load)
-    return 0
+    return measured(lambda: run(a.before.resolve(), a.memes, a.rounds), table, a.json)
 
 
 if __name__ == "__main__":

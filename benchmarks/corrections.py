@@ -126,6 +126,7 @@ def run(data: Path, n: int, held_n: int, work: Path) -> dict:
         str(updated),
         "--cache",
         str(work / "cache"),
+        "--overwrite",  # the second run, from the cache, replaces the first's model
     ]
     seconds = []
     for _ in range(2):

@@ -33,7 +33,7 @@ from train.metrics import evaluate_probs, with_interval
 from train.sources import SOURCES, Examples, Splitting
 from train.sources.memotion import SOURCE_NAME, WRITEUP_PUBLISHED
 
-from .timing import load_average, write_result
+from .timing import measured
 
 MEASURES = ("accuracy_3", "macro_f1_3", "log_loss_3")
 
@@ -158,12 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the result here")
     a = parser.parse_args(argv)
-    load = load_average()
-    result = run(a.data, a.writeup, a.model)
-    print(table(result))
-    if a.json:
-        write_result(a.json, result, load)
-    return 0
+    return measured(lambda: run(a.data, a.writeup, a.model), table, a.json)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from memesent.ocr import DEFAULT_SETTINGS, extract_caption
 from memesent.ocr.paddle import PPOCRSettings
 
 from .ocr_metrics import normalise_words, overlap, read_transcriptions
-from .timing import cpu_name, load_average, write_result
+from .timing import cpu_name, measured
 
 BASE = DEFAULT_SETTINGS.ppocr
 
@@ -138,12 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     if not (a.folder / "labels.csv").is_file():
         p.error(f"{a.folder / 'labels.csv'} does not exist (a MultiOFF-layout folder)")
-    load = load_average()
-    result = run(a.folder, a.folds, a.seed, a.workers)
-    print(table(result))
-    if a.json:
-        write_result(a.json, result, load)
-    return 0
+    return measured(lambda: run(a.folder, a.folds, a.seed, a.workers), table, a.json)
 
 
 if __name__ == "__main__":

@@ -195,16 +195,55 @@ def last_third_slope(samples: list[tuple[float, float]]) -> float:
     return statistics.linear_regression(seconds, mb).slope * 60
 
 
+ARENA = 64 << 20  # glibc's heap size for a thread's malloc arena (64-bit), and its alignment
+
+
+def memory_map(pid: int) -> dict:
+    """Where the app process's resident memory lies, in MB, from /proc/PID/smaps: glibc's main
+    heap, its per-thread malloc arenas (anonymous mappings inside a 64 MiB-aligned block), other
+    anonymous memory (blocks malloc maps on their own, torch's large tensors, thread stacks) and
+    files (libraries, the model's weights); with the number of arenas and of threads."""
+    rss = dict.fromkeys(("main heap", "thread arenas", "other anonymous", "files"), 0.0)
+    arenas: set[int] = set()
+    kind = "files"
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if "-" in head[0] and not head[0].endswith(":"):  # a mapping's first line
+            start, end = (int(x, 16) for x in head[0].split("-"))
+            path = head[5] if len(head) > 5 else ""
+            if path == "[heap]":
+                kind = "main heap"
+            elif path and not path.startswith("["):
+                kind = "files"
+            elif not path and end - (start - start % ARENA) <= ARENA and start % ARENA == 0:
+                kind = "thread arenas"
+                arenas.add(start)
+            else:
+                kind = "other anonymous"
+        elif head[0] == "Rss:":
+            rss[kind] += int(head[1]) / 1024
+    threads = next(
+        int(x.split()[1])
+        for x in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if x.startswith("Threads:")
+    )
+    return {**{k: round(v) for k, v in rss.items()}, "arenas": len(arenas), "threads": threads}
+
+
 def files_left(folder: Path) -> dict:
-    """The files under the app's folder (uploads, the app's own) and the oldest one's age."""
+    """The files under the app's folder (uploads, the app's own) and the oldest ones' ages and
+    places (the app's log aside)."""
     now = time.time()
-    ages = [
-        now - p.stat().st_mtime for p in folder.rglob("*") if p.is_file() and p.name != "app.log"
-    ]
+    found = sorted(
+        (now - p.stat().st_mtime, str(p.relative_to(folder)))
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != "app.log"
+    )
     return {
-        "count": len(ages),
-        "oldest_s": round(max(ages), 1) if ages else 0.0,
-        "over_4_min": sum(1 for a in ages if a > 240),
+        "count": len(found),
+        "oldest_s": round(found[-1][0], 1) if found else 0.0,
+        "over_4_min": sum(1 for age, _ in found if age > 240),
+        "oldest": [[round(age), where] for age, where in found[-10:]],
     }
 
 
@@ -246,7 +285,7 @@ def run(
         app_cpu, clients_cpu = cpu_seconds(pid) - app_cpu, own_cpu_seconds() - clients_cpu
         stop.set()
         sampler.join()
-        after_rss = tree_rss_mb(pid)
+        after_rss, where = tree_rss_mb(pid), memory_map(pid)
         check = Client(server.url, verbose=False)
         serves = _serves(check, pictures[0])
         check.close()
@@ -279,6 +318,7 @@ def run(
             "peak": max(r for _, r in samples or [(0, 0)]),
             "after": after_rss,
             "last_third_slope_mb_per_min": round(last_third_slope(samples), 2),
+            "where_after": where,
         },
         "rss_samples": samples,
         "serves_afterwards": serves and alive,
@@ -329,6 +369,14 @@ def table(r: dict) -> str:
         f"{rss['peak']:.0f} MB, {rss['after']:.0f} MB after the run "
         f"({rss['after'] / rss['after_warm_up']:.2f}x); over the last third of the run "
         f"{rss.get('last_third_slope_mb_per_min', float('nan')):+.1f} MB a minute",
+        *(
+            [
+                "where the app process's memory lies after the run (MB): "
+                + ", ".join(f"{k} {v}" for k, v in rss["where_after"].items())
+            ]
+            if "where_after" in rss
+            else []
+        ),
         f"cores busy (of {r['cores']}): app {r['cpu_busy']['app']:.2f}, "
         f"the benchmark's own clients {r['cpu_busy']['clients']:.2f}",
         f"serves normally afterwards: {'yes' if r['serves_afterwards'] else 'NO'}",

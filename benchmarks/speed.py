@@ -34,7 +34,7 @@ from memesent.ocr import DEFAULT_ENGINE
 from memesent.predictor import Predictor
 from memesent.results import CsvResults
 
-from .timing import alternating, cpu_name, load_average, p95, peak_rss_mb, timed, write_result
+from .timing import alternating, cpu_name, measured, p95, peak_rss_mb, timed
 
 CAPTION = (
     "when you finally finish the project at three in the morning and "
@@ -310,12 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, default=None, help="model folder (default: shipped)")
     p.add_argument("--json", type=Path, default=None)
     a = p.parse_args(argv)
-    load = load_average()
-    result = run(a.n, a.batch_size, a.repeats, a.model)
-    print(table(result))
-    if a.json:
-        write_result(a.json, result, load)
-    return 0
+    return measured(lambda: run(a.n, a.batch_size, a.repeats, a.model), table, a.json)
 
 
 if __name__ == "__main__":

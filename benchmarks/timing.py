@@ -56,6 +56,17 @@ def write_result(path: Path, result: dict, load_at_start: float, indent: int = 2
     path.write_text(json.dumps(stamped, indent=indent) + "\n", encoding="utf-8")
 
 
+def measured(run: Callable[[], dict], table: Callable[[dict], str], out: Path | None) -> int:
+    """A benchmark's last step: `run` it, print its `table`, and write its JSON to `out` (when
+    given) with the load average at its start and end; the exit status, 0."""
+    load = load_average()
+    result = run()
+    print(table(result))
+    if out:
+        write_result(out, result, load)
+    return 0
+
+
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -26,7 +26,7 @@ from train.config import TrainConfig, data_specs
 from train.run import load_data
 from train.text_tuning import TuningSettings, _train, text_sets, validation_log_loss
 
-from .timing import cpu_name, load_average, write_result
+from .timing import cpu_name, measured
 
 FIXED_STEPS = 5
 
@@ -92,15 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--json", type=Path, default=None)
     a = parser.parse_args(argv)
-    load = load_average()
     if a.steps < 1:
         parser.error("--steps must be at least 1")
     cfg = TrainConfig(data=data_specs(a.data), out=Path())
-    result = measure(cfg, a.steps)
-    print(table(result))
-    if a.json:
-        write_result(a.json, result, load)
-    return 0
+    return measured(lambda: measure(cfg, a.steps), table, a.json)
 
 
 if __name__ == "__main__":

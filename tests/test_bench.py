@@ -223,3 +223,31 @@ def test_stage_clocks_time_the_real_call_and_leave_nothing_behind(predictor):
     for owner in (predictor, predictor.image_encoder, predictor.text_encoder, predictor.head):
         assert not {"forward", "pixels", "tokenize", "readings", "_prediction"} & set(vars(owner))
     assert predictor.predict_batch(memes, [CAPTION] * 4, batch_size=2) == want
+
+
+def test_corrections_benchmark_small_run(tmp_path):
+    """Simulated corrections on a drawn Memotion-layout set: the update trains twice into one
+    folder (the second from the cache), and both models are scored on the held-out ones."""
+    from datasets import make_memes
+
+    from benchmarks.corrections import run
+
+    data = make_memes(tmp_path / "memes", per_class=12)
+    r = run(data, 18, 12, tmp_path / "work")
+    assert r["update"] == 18
+    assert r["train_seconds_cached"] < r["train_seconds_first"] * 2
+    for model in ("shipped", "updated"):
+        assert r[model]["n"] == 12, r[model]
+
+
+def test_session_memory_benchmark_measures_a_sessions_copy_of_the_page():
+    """A few sessions of the real page: each holds tens of KB or more (Gradio's copy of the
+    page's settings), and the capacities' costs follow from it."""
+    from benchmarks.session_memory import GRADIO_DEFAULT, run
+
+    r = run(5)
+    assert r["blocks"] > 20
+    assert 20 < r["kb_per_session"] < 5_000, r
+    assert r["mb_at"][str(GRADIO_DEFAULT)] == pytest.approx(
+        r["kb_per_session"] * GRADIO_DEFAULT / 1024, rel=0.01, abs=1
+    )
