@@ -194,7 +194,7 @@ def table(r: dict) -> str:
         ),
     ]
     if "ocr_speedup" in r:
-        t = r["ocr_seconds"]
+        t = {int(k): v for k, v in r["ocr_seconds"].items()}  # JSON's keys are strings
         rows.append(
             (
                 "--ocr: 2 workers against 1 (scoring part)",

@@ -33,7 +33,7 @@ from memesent.collection import leaves_folder
 from memesent.model_files import DEFAULT_MODEL_DIR, model_version
 from webapp.corrections import CorrectionStore
 
-from .timing import load_average, write_result
+from .timing import measured
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,12 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.n < 20:
         p.error("--n must be at least 20")
     with tempfile.TemporaryDirectory(prefix="memesent-corrections-") as work:
-        load = load_average()
-        result = run(a.data, a.n, a.held, Path(work))
-    print(table(result))
-    if a.json:
-        write_result(a.json, result, load)
-    return 0
+        return measured(lambda: run(a.data, a.n, a.held, Path(work)), table, a.json)
 
 
 if __name__ == "__main__":
