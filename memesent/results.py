@@ -183,8 +183,8 @@ def shifted_row(row: dict, log_weights: np.ndarray, model: str) -> dict:
         moved /= moved.sum()
         out.update({f"{prefix}{level}": float(v) for level, v in zip(LABELS, moved, strict=True)})
     probs = np.array([out[f"prob_{level}"] for level in LABELS])
-    out["label"] = LABELS[int(probs.argmax())]
-    out["label3"] = LABELS3[int(collapse(probs).argmax())]
+    out["label"] = LABELS[int(np.argmax(probs))]
+    out["label3"] = LABELS3[int(np.argmax(collapse(probs)))]
     return out
 
 

@@ -255,7 +255,7 @@ def side_posterior(p: np.ndarray, prior_share: float, intercept_sd: float) -> np
             loglik += np.log(
                 part / prior_share * GRID + (1 - part) / (1 - prior_share) * (1 - GRID)
             ).sum(0)
-        one = np.exp(loglik - loglik.max())
+        one = np.exp(loglik - np.max(loglik))
         posterior += weight * one / one.sum()
     return posterior
 

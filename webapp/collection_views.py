@@ -83,7 +83,7 @@ def _answer(row: Mapping) -> np.ndarray:
 
 def _most_likely(row: Mapping, prefix: str) -> str:
     probs = _distribution(row, prefix)
-    return "–" if probs is None else LABELS[int(probs.argmax())].replace("_", " ")
+    return "–" if probs is None else LABELS[int(np.argmax(probs))].replace("_", " ")
 
 
 def table(
