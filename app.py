@@ -48,10 +48,10 @@ CLEANUP_EVERY = 3_600  # seconds between two clean-ups (or the age, when that is
 QUEUE_SIZE = 64  # waiting requests; more get "queue full" rather than waiting minutes
 CONCURRENCY = 2  # events running at once, for 2 cores (see SCORING and EXPLAINING)
 # Sessions whose state the app keeps (`--max-sessions`), the least recently used let go first.
-# Gradio keeps a copy of the page's settings for each session (about 120 KB for this page), and
-# a program's call over the raw HTTP API opens a session of its own: at Gradio's default, 10,000,
-# that was the soak's extra gigabyte and more (docs/performance.md, "Where the memory goes"). A
-# page left alone while this many newer sessions came starts afresh (the tab says so).
+# Gradio keeps a copy of the page's settings for each session (`benchmarks.session_memory`
+# measures it), and a program's call over the raw HTTP API opens a session of its own: Gradio's
+# default, 10,000, was the soak's climb (docs/performance.md, "Where the memory goes"). A page
+# left alone while this many newer sessions came starts afresh (the tab says so).
 SESSIONS = 1_000
 
 

@@ -19,6 +19,7 @@ import os
 import tempfile
 import tracemalloc
 from pathlib import Path
+from unittest.mock import patch
 
 from .timing import cpu_name, measured
 
@@ -32,19 +33,20 @@ def run(sessions: int) -> dict:
     from memesent.model_files import DEFAULT_MODEL_DIR
     from webapp.service import MemeService
 
-    with tempfile.TemporaryDirectory(prefix="memesent-sessions-") as cache:
-        os.environ["GRADIO_EXAMPLES_CACHE"] = cache  # as the app does: not in this folder
+    with (
+        tempfile.TemporaryDirectory(prefix="memesent-sessions-") as cache,
+        patch.dict(os.environ, {"GRADIO_EXAMPLES_CACHE": cache}),  # as the app: not in this folder
+    ):
         demo = app.build_demo(MemeService.load(DEFAULT_MODEL_DIR, None), DEFAULT_MODEL_DIR)
         gc.collect()
         tracemalloc.start()
         before = tracemalloc.take_snapshot()
-        held = [SessionState(demo) for _ in range(sessions)]
+        held = [SessionState(demo) for _ in range(sessions)]  # alive until the second snapshot
         gc.collect()
         after = tracemalloc.take_snapshot()
         tracemalloc.stop()
-    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-    del held
-    per_session = grown / sessions
+    assert len(held) == sessions
+    per_session = sum(s.size_diff for s in after.compare_to(before, "filename")) / sessions
     return {
         "sessions": sessions,
         "blocks": len(demo.blocks),

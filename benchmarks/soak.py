@@ -215,7 +215,7 @@ def memory_map(pid: int) -> dict:
                 kind = "main heap"
             elif path and not path.startswith("["):
                 kind = "files"
-            elif not path and end - (start - start % ARENA) <= ARENA and start % ARENA == 0:
+            elif not path and start % ARENA == 0 and end - start <= ARENA:
                 kind = "thread arenas"
                 arenas.add(start)
             else:
